@@ -1,0 +1,1 @@
+"""swarmscope SDK: thin OpenTelemetry instrumentation for agent swarms."""
