@@ -1,0 +1,267 @@
+"""Core tables: the OTLP ingest path, spans, pending spans, the trace index and tool aggregates.
+
+Data flow inside ClickHouse (every arrow is a materialized view, so Python never touches a span):
+
+    otlp_ingest (Null; one row per ExportTraceServiceRequest, parsed by ClickHouse from protobuf)
+      -> span_stream (Null; one flat, normalized row per span, pending or finished)
+           -> spans          finished spans, otel_traces columns + derived columns
+           -> pending_spans  open-span records, latest heartbeat wins
+           -> traces         trace index (time range, root, services, agents, counts)
+           -> tool_minutes   per-minute, per-tool calls/errors/latency
+"""
+
+from __future__ import annotations
+
+from ..sql import ANY_VALUE, KEY_VALUES, OTLP_REQUEST_COLUMNS, attributes_map, first_of
+
+VERSION = 1
+
+ATTRS_MAP = "Map(LowCardinality(String), String)"
+
+# (column, type, expression over the span's SpanAttributes `a` and ResourceAttributes `r`).
+# One list renders the stream's SELECT and the columns of spans and pending_spans alike.
+DERIVED: list[tuple[str, str, str]] = [
+    ("Operation", "LowCardinality(String)",
+     "multiIf(a['gen_ai.operation.name'] != '', a['gen_ai.operation.name'], "
+     "a['openinference.span.kind'] != '', transform(upper(a['openinference.span.kind']), "
+     "['AGENT', 'TOOL', 'LLM', 'CHAIN', 'RETRIEVER', 'EMBEDDING', 'RERANKER', 'GUARDRAIL', 'EVALUATOR'], "
+     "['invoke_agent', 'execute_tool', 'chat', 'chain', 'retrieval', 'embeddings', 'rerank', 'guardrail', "
+     "'evaluate'], lower(a['openinference.span.kind'])), "
+     "a['traceloop.span.kind'] IN ('agent', 'tool'), "
+     "if(a['traceloop.span.kind'] = 'agent', 'invoke_agent', 'execute_tool'), "
+     "a['swarmscope.wait.for'] != '' OR a['swarmscope.wait.task_id'] != '' "
+     "OR a['swarmscope.wait.resource'] != '', 'wait', '')"),
+    ("AgentId", "String", first_of("a", "gen_ai.agent.id", "gen_ai.agent.name", "agent.name", "graph.node.id")),
+    ("AgentName", "String", first_of("a", "gen_ai.agent.name", "agent.name", "gen_ai.agent.id", "graph.node.id")),
+    ("AgentRole", "LowCardinality(String)", first_of("a", "swarmscope.agent.role")),
+    ("ToolName", "LowCardinality(String)",
+     "arrayFirst(x -> x != '', [a['gen_ai.tool.name'], a['tool.name'], "
+     "if(a['traceloop.span.kind'] = 'tool', a['traceloop.entity.name'], '')])"),
+    ("ToolCallId", "String", first_of("a", "gen_ai.tool.call.id", "tool.id", "tool_call.id")),
+    ("Model", "LowCardinality(String)", first_of("a", "gen_ai.request.model", "llm.model_name")),
+    ("InputTokens", "UInt64",
+     f"toUInt64OrZero({first_of('a', 'gen_ai.usage.input_tokens', 'gen_ai.usage.prompt_tokens', 'llm.token_count.prompt')})"),
+    ("OutputTokens", "UInt64",
+     f"toUInt64OrZero({first_of('a', 'gen_ai.usage.output_tokens', 'gen_ai.usage.completion_tokens', 'llm.token_count.completion')})"),
+    ("Confidence", "Nullable(Float64)", "toFloat64OrNull(a['swarmscope.confidence'])"),
+    ("RunId", "String",
+     "arrayFirst(x -> x != '', [a['swarmscope.run.id'], a['gen_ai.conversation.id'], a['session.id'], "
+     "r['swarmscope.run.id'], r['session.id']])"),
+    ("TaskId", "String", first_of("a", "swarmscope.task.id", "a2a.task.id")),
+    ("TaskStatus", "LowCardinality(String)",
+     "lower(arrayFirst(x -> x != '', [a['swarmscope.task.status'], a['a2a.task.state']]))"),
+    ("WaitFor", "String", first_of("a", "swarmscope.wait.for")),
+    ("WaitTaskId", "String", first_of("a", "swarmscope.wait.task_id")),
+    ("WaitResource", "String", first_of("a", "swarmscope.wait.resource")),
+    ("WaitTimeoutMs", "Nullable(UInt64)", "toUInt64OrNull(a['swarmscope.wait.timeout_ms'])"),
+    ("InputHash", "String", first_of("a", "swarmscope.input.hash")),
+    ("OutputHash", "String", first_of("a", "swarmscope.output.hash")),
+    ("Attempt", "UInt32", "toUInt32OrZero(a['swarmscope.attempt'])"),
+    ("IdempotencyKey", "String", first_of("a", "swarmscope.idempotency_key")),
+    ("ContextBudgetTokens", "UInt64", "toUInt64OrZero(a['swarmscope.context.budget_tokens'])"),
+    ("ExitCode", "Nullable(Int64)", "toInt64OrNull(a['swarmscope.evidence.exit_code'])"),
+    ("ValidationPassed", "Nullable(Bool)",
+     "multiIf(lower(a['swarmscope.evidence.validation.passed']) IN ('true', '1'), true, "
+     "lower(a['swarmscope.evidence.validation.passed']) IN ('false', '0'), false, NULL)"),
+    ("TestCommand", "String", first_of("a", "swarmscope.evidence.test_command")),
+    ("ErrorType", "LowCardinality(String)", first_of("a", "error.type", "exception.type")),
+    ("TimedOut", "UInt8",
+     "positionCaseInsensitive(a['error.type'], 'timeout') > 0 OR a['swarmscope.task.status'] = 'timeout' "
+     "OR positionCaseInsensitive(StatusMessage, 'timed out') > 0 "
+     "OR positionCaseInsensitive(StatusMessage, 'timeout') > 0"),
+]
+
+
+def _columns(pairs: list[tuple[str, str]]) -> str:
+    return ",\n    ".join(f"{name} {type_}" for name, type_ in pairs)
+
+
+DERIVED_COLUMNS = [(name, type_) for name, type_, _ in DERIVED]
+
+SPAN_COLUMNS = [
+    ("Timestamp", "DateTime64(9)"),
+    ("TraceId", "String"),
+    ("SpanId", "String"),
+    ("ParentSpanId", "String"),
+    ("TraceState", "String"),
+    ("SpanName", "LowCardinality(String)"),
+    ("SpanKind", "LowCardinality(String)"),
+    ("ServiceName", "LowCardinality(String)"),
+    ("ResourceAttributes", ATTRS_MAP),
+    ("ScopeName", "String"),
+    ("ScopeVersion", "String"),
+    ("SpanAttributes", ATTRS_MAP),
+    ("Duration", "UInt64"),
+    ("StatusCode", "LowCardinality(String)"),
+    ("StatusMessage", "String"),
+    ("`Events.Timestamp`", "Array(DateTime64(9))"),
+    ("`Events.Name`", "Array(LowCardinality(String))"),
+    ("`Events.Attributes`", f"Array({ATTRS_MAP})"),
+    ("`Links.TraceId`", "Array(String)"),
+    ("`Links.SpanId`", "Array(String)"),
+    ("`Links.TraceState`", "Array(String)"),
+    ("`Links.Attributes`", f"Array({ATTRS_MAP})"),
+    *DERIVED_COLUMNS,
+]
+
+PENDING_EXTRA = [
+    ("IsPending", "UInt8"),
+    ("HeartbeatIntervalMs", "Nullable(UInt64)"),
+]
+
+_derived_select = ",\n    ".join(f"{expr} AS {name}" for name, _, expr in DERIVED)
+_hex_id = "if({0} = '' OR {0} = repeat('\\0', length({0})), '', lower(hex({0})))"
+_pending_parent = (
+    "arrayFirst(x -> x != '', [a['swarmscope.pending_parent_id'], a['logfire.pending_parent_id']])"
+)
+_is_pending = "(a['swarmscope.span_type'] = 'pending' OR a['logfire.span_type'] = 'pending_span')"
+
+# For a pending record the stream already carries the real span's identity: its SpanId is the
+# record's parent (the real span) and its ParentSpanId the declared pending parent.
+FLATTEN_SELECT = f"""
+WITH
+    {attributes_map('rs.resource.attributes')} AS r,
+    {attributes_map('s.attributes')} AS a,
+    {_hex_id.format('s.parent_span_id')} AS RawParentSpanId
+SELECT
+    fromUnixTimestamp64Nano(toInt64(s.start_time_unix_nano)) AS Timestamp,
+    lower(hex(s.trace_id)) AS TraceId,
+    {_is_pending} AS IsPending,
+    if(IsPending, RawParentSpanId, lower(hex(s.span_id))) AS SpanId,
+    if(IsPending, if(match({_pending_parent}, '^0*$'), '', lower({_pending_parent})), RawParentSpanId)
+        AS ParentSpanId,
+    s.trace_state AS TraceState,
+    s.name AS SpanName,
+    ['Unspecified', 'Internal', 'Server', 'Client', 'Producer', 'Consumer'][s.kind + 1] AS SpanKind,
+    r['service.name'] AS ServiceName,
+    r AS ResourceAttributes,
+    ss.scope.name AS ScopeName,
+    ss.scope.version AS ScopeVersion,
+    a AS SpanAttributes,
+    if(s.end_time_unix_nano > s.start_time_unix_nano, s.end_time_unix_nano - s.start_time_unix_nano, 0)
+        AS Duration,
+    ['Unset', 'Ok', 'Error'][s.status.code + 1] AS StatusCode,
+    s.status.message AS StatusMessage,
+    arrayMap(e -> fromUnixTimestamp64Nano(toInt64(e.time_unix_nano)), s.events) AS `Events.Timestamp`,
+    arrayMap(e -> e.name, s.events) AS `Events.Name`,
+    arrayMap(e -> {attributes_map('e.attributes')}, s.events) AS `Events.Attributes`,
+    arrayMap(l -> lower(hex(l.trace_id)), s.links) AS `Links.TraceId`,
+    arrayMap(l -> lower(hex(l.span_id)), s.links) AS `Links.SpanId`,
+    arrayMap(l -> l.trace_state, s.links) AS `Links.TraceState`,
+    arrayMap(l -> {attributes_map('l.attributes')}, s.links) AS `Links.Attributes`,
+    {_derived_select},
+    toUInt64OrNull(arrayFirst(x -> x != '', [a['swarmscope.heartbeat.interval_ms'],
+        a['logfire.heartbeat.interval_ms']])) AS HeartbeatIntervalMs
+FROM otlp_ingest
+ARRAY JOIN resource_spans AS rs
+ARRAY JOIN rs.scope_spans AS ss
+ARRAY JOIN ss.spans AS s
+WHERE length(s.trace_id) = 16 AND length(s.span_id) = 8 AND s.trace_id != repeat('\\0', 16)
+"""
+
+_span_names = ", ".join(name for name, _ in SPAN_COLUMNS)
+_derived_names = ", ".join(name for name, _ in DERIVED_COLUMNS)
+
+STATEMENTS = [
+    f"CREATE TABLE IF NOT EXISTS otlp_ingest ({OTLP_REQUEST_COLUMNS}) ENGINE = Null",
+    f"""CREATE TABLE IF NOT EXISTS span_stream (
+    {_columns(SPAN_COLUMNS + PENDING_EXTRA)}
+) ENGINE = Null""",
+    f"""CREATE TABLE IF NOT EXISTS spans (
+    {_columns(SPAN_COLUMNS)},
+    InsertedAt DateTime64(3) DEFAULT now64(3),
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_run_id RunId TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_agent AgentId TYPE bloom_filter(0.01) GRANULARITY 1
+) ENGINE = ReplacingMergeTree
+PARTITION BY toDate(Timestamp)
+ORDER BY (toStartOfTenMinutes(Timestamp), TraceId, SpanId)
+TTL toDateTime(Timestamp) + toIntervalDay(30)
+SETTINGS ttl_only_drop_parts = 1""",
+    f"""CREATE TABLE IF NOT EXISTS pending_spans (
+    TraceId String,
+    SpanId String,
+    ParentSpanId String,
+    SpanName LowCardinality(String),
+    SpanKind LowCardinality(String),
+    ServiceName LowCardinality(String),
+    StartTime DateTime64(9),
+    LastSeen DateTime64(9),
+    HeartbeatIntervalMs Nullable(UInt64),
+    ResourceAttributes {ATTRS_MAP},
+    SpanAttributes {ATTRS_MAP},
+    {_columns(DERIVED_COLUMNS)},
+    InsertedAt DateTime64(3) DEFAULT now64(3)
+) ENGINE = ReplacingMergeTree(LastSeen)
+PARTITION BY toDate(StartTime)
+ORDER BY (TraceId, SpanId)
+TTL toDateTime(LastSeen) + toIntervalDay(30)""",
+    """CREATE TABLE IF NOT EXISTS traces (
+    TraceId String,
+    Start SimpleAggregateFunction(min, DateTime64(9)),
+    End SimpleAggregateFunction(max, DateTime64(9)),
+    SpanIds AggregateFunction(uniqExact, String),
+    ErrorSpanIds AggregateFunction(uniqExact, String),
+    RootName SimpleAggregateFunction(max, String),
+    RootService SimpleAggregateFunction(max, String),
+    Services SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
+    Agents SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
+    RunIds SimpleAggregateFunction(groupUniqArrayArray, Array(String))
+) ENGINE = AggregatingMergeTree
+PARTITION BY toDate(Start)
+ORDER BY TraceId
+TTL toDateTime(Start) + toIntervalDay(30)""",
+    """CREATE TABLE IF NOT EXISTS tool_minutes (
+    Minute DateTime,
+    ToolName LowCardinality(String),
+    ServiceName LowCardinality(String),
+    Calls SimpleAggregateFunction(sum, UInt64),
+    Errors SimpleAggregateFunction(sum, UInt64),
+    Timeouts SimpleAggregateFunction(sum, UInt64),
+    Retries SimpleAggregateFunction(sum, UInt64),
+    DurationQuantiles AggregateFunction(quantiles(0.5, 0.95, 0.99), UInt64)
+) ENGINE = AggregatingMergeTree
+PARTITION BY toDate(Minute)
+ORDER BY (ToolName, Minute, ServiceName)
+TTL Minute + toIntervalDay(30)""",
+    f"CREATE MATERIALIZED VIEW IF NOT EXISTS span_stream_mv TO span_stream AS {FLATTEN_SELECT}",
+    f"""CREATE MATERIALIZED VIEW IF NOT EXISTS spans_mv TO spans AS
+SELECT {_span_names} FROM span_stream WHERE NOT IsPending""",
+    f"""CREATE MATERIALIZED VIEW IF NOT EXISTS pending_spans_mv TO pending_spans AS
+SELECT TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName,
+    Timestamp AS StartTime,
+    fromUnixTimestamp64Nano(toUnixTimestamp64Nano(Timestamp) + toInt64(Duration)) AS LastSeen,
+    HeartbeatIntervalMs, ResourceAttributes, SpanAttributes, {_derived_names}
+FROM span_stream WHERE IsPending AND SpanId != ''""",
+    """CREATE MATERIALIZED VIEW IF NOT EXISTS traces_mv TO traces AS
+SELECT TraceId,
+    min(Timestamp) AS Start,
+    max(fromUnixTimestamp64Nano(toUnixTimestamp64Nano(Timestamp) + toInt64(Duration))) AS End,
+    uniqExactStateIf(SpanId, NOT IsPending) AS SpanIds,
+    uniqExactStateIf(SpanId, NOT IsPending AND StatusCode = 'Error') AS ErrorSpanIds,
+    maxIf(SpanName, ParentSpanId = '') AS RootName,
+    maxIf(ServiceName, ParentSpanId = '') AS RootService,
+    groupUniqArrayIf(ServiceName, ServiceName != '') AS Services,
+    groupUniqArrayIf(AgentName, AgentName != '') AS Agents,
+    groupUniqArrayIf(RunId, RunId != '') AS RunIds
+FROM span_stream GROUP BY TraceId""",
+    """CREATE MATERIALIZED VIEW IF NOT EXISTS tool_minutes_mv TO tool_minutes AS
+SELECT toStartOfMinute(Timestamp) AS Minute, ToolName, ServiceName,
+    count() AS Calls,
+    countIf(StatusCode = 'Error') AS Errors,
+    countIf(TimedOut) AS Timeouts,
+    countIf(Attempt > 1) AS Retries,
+    quantilesState(0.5, 0.95, 0.99)(Duration) AS DurationQuantiles
+FROM span_stream WHERE NOT IsPending AND ToolName != ''
+GROUP BY Minute, ToolName, ServiceName""",
+]
+
+# Retention applies to every table with a TTL; see Store.set_retention.
+TTL_TABLES = {
+    "spans": "toDateTime(Timestamp)",
+    "pending_spans": "toDateTime(LastSeen)",
+    "traces": "toDateTime(Start)",
+    "tool_minutes": "Minute",
+}
+
+__all__ = ["VERSION", "STATEMENTS", "TTL_TABLES", "ANY_VALUE", "KEY_VALUES"]

@@ -1,0 +1,71 @@
+"""SQL building blocks shared by migrations: OTLP attribute decoding and attribute aliases.
+
+ClickHouse parses OTLP protobuf itself (see schema/otlp.proto); these expressions turn the parsed
+`AnyValue` tuples into strings and pick the first non-empty alias of each normalized field.
+Kept in Python only because the same expression is needed for resource, span, event and link
+attributes; the output is plain SQL.
+"""
+
+from __future__ import annotations
+
+# Longest attribute value stored; longer values (LLM output pasted into attributes) are cut.
+MAX_ATTRIBUTE_BYTES = 65536
+
+ONEOF = (
+    "Enum8('none' = 0, 'string_value' = 1, 'bool_value' = 2, 'int_value' = 3, 'double_value' = 4, "
+    "'array_value' = 5, 'kvlist_value' = 6, 'bytes_value' = 7)"
+)
+SCALAR_VALUE = (
+    f"Tuple(value {ONEOF}, string_value String, bool_value Bool, int_value Int64, "
+    "double_value Float64, bytes_value String)"
+)
+ANY_VALUE = (
+    f"Tuple(value {ONEOF}, string_value String, bool_value Bool, int_value Int64, double_value Float64, "
+    f"bytes_value String, array_value Tuple(values Array({SCALAR_VALUE})))"
+)
+KEY_VALUES = f"Array(Tuple(key String, value {ANY_VALUE}))"
+
+# Column layout of one length-delimited ExportTraceServiceRequest, matched to otlp.proto by name.
+OTLP_REQUEST_COLUMNS = f"""resource_spans Array(Tuple(
+    resource Tuple(attributes {KEY_VALUES}),
+    scope_spans Array(Tuple(
+        scope Tuple(name String, version String),
+        spans Array(Tuple(
+            trace_id String, span_id String, trace_state String, parent_span_id String, name String,
+            kind Int32, start_time_unix_nano UInt64, end_time_unix_nano UInt64,
+            attributes {KEY_VALUES},
+            events Array(Tuple(time_unix_nano UInt64, name String, attributes {KEY_VALUES})),
+            links Array(Tuple(trace_id String, span_id String, trace_state String, attributes {KEY_VALUES})),
+            status Tuple(message String, code Int32)))))))"""
+
+
+def _scalar_to_string(v: str) -> str:
+    return (
+        f"multiIf({v}.value = 'string_value', {v}.string_value, "
+        f"{v}.value = 'int_value', toString({v}.int_value), "
+        f"{v}.value = 'double_value', toString({v}.double_value), "
+        f"{v}.value = 'bool_value', if({v}.bool_value, 'true', 'false'), "
+        f"{v}.value = 'bytes_value', base64Encode({v}.bytes_value), '')"
+    )
+
+
+def any_to_string(v: str) -> str:
+    """SQL for an AnyValue as text: scalars as OTLP/JSON would print them, arrays as JSON arrays."""
+    array = f"toJSONString(arrayMap(x -> {_scalar_to_string('x')}, {v}.array_value.values))"
+    return (
+        f"left(if({v}.value = 'array_value', {array}, {_scalar_to_string(v)}), {MAX_ATTRIBUTE_BYTES})"
+    )
+
+
+def attributes_map(kvs: str) -> str:
+    """SQL turning an OTLP KeyValue array into Map(String, String)."""
+    return (
+        f"CAST(mapFromArrays(arrayMap(kv -> kv.key, {kvs}), "
+        f"arrayMap(kv -> {any_to_string('kv.value')}, {kvs})), 'Map(LowCardinality(String), String)')"
+    )
+
+
+def first_of(attrs: str, *keys: str) -> str:
+    """SQL for the first non-empty attribute among aliases (canonical name first)."""
+    exprs = ", ".join(f"{attrs}['{k}']" for k in keys)
+    return f"arrayFirst(x -> x != '', [{exprs}])" if len(keys) > 1 else f"{attrs}['{keys[0]}']"

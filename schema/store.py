@@ -1,0 +1,182 @@
+"""One Store over clickhouse-connect: embedded chDB (`chdb:///path`) or a ClickHouse server (`http(s)://`).
+
+The same SQL runs on both. Every query binds its parameters server-side (`{name:Type}`); span content
+never reaches SQL text.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+from . import migrations as migrations_pkg
+
+DEFAULT_DATABASE = "swarmscope"
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+PROTO_SCHEMA = (Path(__file__).parent / "otlp.proto").read_text()
+
+# Settings for inserting length-delimited ExportTraceServiceRequest messages; the schema travels
+# with the insert, so this works the same embedded and against a server.
+OTLP_INSERT_SETTINGS = {
+    "format_schema": PROTO_SCHEMA,
+    "format_schema_source": "string",
+    "format_schema_message_name": "ExportTraceServiceRequest",
+    "input_format_protobuf_oneof_presence": 1,
+}
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: Sequence[str]
+
+
+def discover_migrations() -> list[Migration]:
+    """Every module `mNNN_name` in schema/migrations, in version order."""
+    found = []
+    for info in pkgutil.iter_modules(migrations_pkg.__path__):
+        if not re.match(r"^m\d{3}_", info.name):
+            continue
+        module = importlib.import_module(f"{migrations_pkg.__name__}.{info.name}")
+        found.append(Migration(module.VERSION, info.name, module.STATEMENTS))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"duplicate migration versions: {versions}")
+    return found
+
+
+def frame(message: bytes) -> bytes:
+    """Varint length prefix + message: the length-delimited framing ClickHouse's Protobuf format reads."""
+    size = len(message)
+    prefix = bytearray()
+    while size >= 0x80:
+        prefix.append((size & 0x7F) | 0x80)
+        size >>= 7
+    prefix.append(size)
+    return bytes(prefix) + message
+
+
+def embedded_url(data_dir: str | Path) -> str:
+    return f"chdb://{Path(data_dir).resolve()}"
+
+
+class Store:
+    """Connection to the swarmscope database, one clickhouse-connect client per thread.
+
+    chDB serializes calls on one handle, so an ingest insert would block API reads; separate
+    handles onto the one embedded engine (and separate HTTP sessions on a server) run in parallel.
+    """
+
+    def __init__(self, url: str, database: str = DEFAULT_DATABASE) -> None:
+        if not _IDENTIFIER.match(database):
+            raise ValueError(f"invalid database name: {database!r}")
+        parsed = urlparse(url)
+        if parsed.scheme not in ("chdb", "http", "https"):
+            raise ValueError(f"store URL must be chdb:///path or http(s)://host:port, got {url!r}")
+        self.url = url
+        self.database = database
+        self.embedded = parsed.scheme == "chdb"
+        self._local = threading.local()
+        self._clients: list[Client] = []
+        self._lock = threading.Lock()
+        if self.embedded and parsed.path:
+            Path(parsed.path).mkdir(parents=True, exist_ok=True)
+        bootstrap = self._connect(database=None)
+        bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {database}")
+
+    def _connect(self, database: str | None) -> Client:
+        if self.embedded:
+            client = clickhouse_connect.get_client(dsn=self.url, database=database or "default")
+        else:
+            client = clickhouse_connect.get_client(
+                dsn=self.url, database=database or "default", send_receive_timeout=60
+            )
+        with self._lock:
+            self._clients.append(client)
+        return client
+
+    @property
+    def client(self) -> Client:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._connect(self.database)
+            self._local.client = client
+        return client
+
+    # ---- queries ---------------------------------------------------------------------------
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        return self.client.command(sql, parameters=parameters)
+
+    def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        result = self.client.query(sql, parameters=parameters)
+        names = result.column_names
+        return [dict(zip(names, row)) for row in result.result_rows]
+
+    def scalar(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        result = self.client.query(sql, parameters=parameters)
+        return result.result_rows[0][0] if result.result_rows else None
+
+    # ---- ingest ----------------------------------------------------------------------------
+
+    def insert_requests(self, requests: Iterable[bytes]) -> None:
+        """Insert serialized ExportTraceServiceRequest messages (tests, tools, the baseline)."""
+        self.insert_otlp(b"".join(frame(r) for r in requests))
+
+    def insert_otlp(self, length_delimited: bytes | Iterable[bytes]) -> None:
+        """Insert varint-length-delimited ExportTraceServiceRequest messages; ClickHouse parses them."""
+        self.client.raw_insert("otlp_ingest", None, length_delimited, fmt="Protobuf",
+                               settings=OTLP_INSERT_SETTINGS)
+
+    # ---- schema ----------------------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        """Apply migrations not applied yet; safe to run on every start and concurrently re-run."""
+        self.command(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (Version UInt32, Name String, "
+            "AppliedAt DateTime DEFAULT now()) ENGINE = ReplacingMergeTree ORDER BY Version"
+        )
+        applied = {row["Version"] for row in self.rows("SELECT Version FROM schema_migrations")}
+        done = []
+        for migration in discover_migrations():
+            if migration.version in applied:
+                continue
+            for statement in migration.statements:
+                self.command(statement)
+            self.command(
+                "INSERT INTO schema_migrations (Version, Name) VALUES ({v:UInt32}, {n:String})",
+                {"v": migration.version, "n": migration.name},
+            )
+            done.append(migration.name)
+        return done
+
+    def set_retention(self, days: int) -> None:
+        """Make every table keep `days` days of data (ALTER ... MODIFY TTL is cheap when unchanged)."""
+        from .migrations.m001_core import TTL_TABLES
+
+        if days <= 0:
+            raise ValueError("retention must be a positive number of days")
+        for table, expr in TTL_TABLES.items():
+            self.command(f"ALTER TABLE {table} MODIFY TTL {expr} + toIntervalDay({int(days)})")
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            try:
+                client.close()
+            except Exception:  # closing is best effort at shutdown
+                pass
+        self._local = threading.local()
