@@ -1,0 +1,181 @@
+"""A batch span processor that never blocks the agent and never grows without bound.
+
+Modeled on OpenTelemetry's BatchSpanProcessor, with the guarantees agent code relies on when the
+collector is down or slow:
+
+- ``on_end`` only appends to a bounded queue; when it is full the span is dropped and counted;
+- a failed export drops its batch (counted) and backs off exponentially instead of hammering the
+  collector, so a dead endpoint costs almost nothing; one warning says so;
+- ``force_flush`` and ``shutdown`` run the export on the worker thread and wait at most their timeout,
+  so interpreter exit is never held hostage by an unreachable endpoint.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Sequence
+
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach, set_value
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+logger = logging.getLogger("swarmscope")
+
+# Threads whose exporter is known to be failing: the OTLP exporter logs an error for every failed
+# batch; after our one warning those repeats are noise, so they are filtered for our threads only.
+_quiet_threads: set[int] = set()
+
+
+class _QuietWhileDown(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread not in _quiet_threads
+
+
+_OTLP_LOGGER = "opentelemetry.exporter.otlp.proto.http.trace_exporter"
+logging.getLogger(_OTLP_LOGGER).addFilter(_QuietWhileDown())
+
+
+class BoundedBatchProcessor(SpanProcessor):
+    """Batches finished spans to ``exporter`` from one daemon thread."""
+
+    def __init__(
+        self,
+        exporter: SpanExporter,
+        *,
+        max_queue_size: int = 2048,
+        max_batch_size: int = 512,
+        schedule_delay: float = 1.0,
+        max_backoff: float = 30.0,
+        shutdown_exporter: bool = True,
+        name: str = "spans",
+    ) -> None:
+        self.exporter = exporter
+        self.name = name
+        self.exported = 0
+        self.dropped = 0
+        self._max_queue = max_queue_size
+        self._max_batch = max_batch_size
+        self._delay = schedule_delay
+        self._max_backoff = max_backoff
+        self._shutdown_exporter = shutdown_exporter
+        self._failures = 0
+        self._retry_at = 0.0  # monotonic time before which the worker does not try to export
+        self._warned = False
+        self._stopped = False
+        self._count_lock = threading.Lock()
+        self._start_worker()
+        weak = weakref.WeakMethod(self._start_worker)
+        os.register_at_fork(after_in_child=lambda: (m := weak()) and m())
+
+    def _start_worker(self) -> None:
+        # Also the after-fork hook: a forked child has no worker thread; the parent's queue is not its own.
+        self._queue: collections.deque[ReadableSpan] = collections.deque()
+        self._wake = threading.Event()
+        self._flush_waiters: list[threading.Event] = []
+        self._flush_lock = threading.Lock()
+        self._worker = threading.Thread(target=self._run, name=f"swarmscope-export-{self.name}", daemon=True)
+        self._worker.start()
+
+    # SpanProcessor -------------------------------------------------------------------------------
+
+    def on_start(self, span, parent_context=None) -> None:  # noqa: D401 - nothing to do at start
+        pass
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self._stopped or not span.context.trace_flags.sampled:
+            return
+        queue = self._queue
+        if len(queue) >= self._max_queue:
+            self._drop(1, "queue full")
+            return
+        queue.append(span)
+        if len(queue) >= self._max_batch and not self._wake.is_set():
+            self._wake.set()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Export everything queued now; wait at most ``timeout_millis``. False if not all went out."""
+        if self._stopped or not self._worker.is_alive():
+            return False
+        done = threading.Event()
+        with self._flush_lock:
+            self._flush_waiters.append(done)
+        self._wake.set()
+        return done.wait(timeout_millis / 1000) and self._failures == 0
+
+    def shutdown(self, timeout_millis: int = 30000) -> None:
+        if self._stopped:
+            return
+        deadline = time.monotonic() + timeout_millis / 1000
+        self.force_flush(timeout_millis)
+        self._stopped = True
+        self._wake.set()
+        self._worker.join(max(0.0, deadline - time.monotonic()))
+        if self._shutdown_exporter:
+            # The OTLP exporter's shutdown also interrupts a retry sleep of an export still in flight.
+            self.exporter.shutdown()
+
+    # worker --------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self._delay)
+            self._wake.clear()
+            with self._flush_lock:
+                waiters, self._flush_waiters = self._flush_waiters, []
+            # A flush is an explicit request: try even while backing off, once.
+            if waiters or time.monotonic() >= self._retry_at:
+                self._drain()
+            for done in waiters:
+                done.set()
+            if self._stopped:
+                return
+
+    def _drain(self) -> None:
+        while self._queue:
+            batch = [self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))]
+            if not self._export(batch):
+                return
+
+    def _export(self, batch: Sequence[ReadableSpan]) -> bool:
+        # Suppress instrumentation so an instrumented HTTP client does not trace our own export.
+        token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+        try:
+            ok = self.exporter.export(batch) is SpanExportResult.SUCCESS
+        except Exception:  # an exporter bug must not kill the worker
+            logger.debug("swarmscope exporter raised", exc_info=True)
+            ok = False
+        finally:
+            detach(token)
+        if ok:
+            with self._count_lock:
+                self.exported += len(batch)
+            self._failures = 0
+            _quiet_threads.discard(threading.get_ident())
+            return True
+        self._failures += 1
+        self._retry_at = time.monotonic() + min(self._max_backoff, 0.5 * 2 ** (self._failures - 1))
+        self._drop(len(batch), "export failed")
+        _quiet_threads.add(threading.get_ident())
+        return False
+
+    def _drop(self, n: int, why: str) -> None:
+        with self._count_lock:
+            self.dropped += n
+        if not self._warned:
+            self._warned = True
+            logger.warning(
+                "swarmscope: %s (%s); dropping %s instead of blocking the agent. "
+                "This is the only warning; swarmscope.stats() counts what was dropped.",
+                why,
+                getattr(self.exporter, "_endpoint", type(self.exporter).__name__),
+                self.name,
+            )
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)

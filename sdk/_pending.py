@@ -1,0 +1,167 @@
+"""Pending spans: make spans that have not ended yet visible (DESIGN.md, "Spans that have not ended yet").
+
+OpenTelemetry exports a span only when it ends, so a wait that never ends is never seen. This
+processor watches agent, tool and wait spans. One still open ``delay`` seconds after it started gets a
+*pending span* (a new span id, parent = the real span, all its attributes, ``swarmscope.span_type =
+"pending"``), and another every ``interval`` seconds while it stays open: heartbeats, whose silence
+tells the backend that the process died. One daemon thread serves the whole process.
+
+Bookkeeping is two FIFO queues and no per-span work at end: the delay is the same for every span, so
+spans enter the first queue already in due order; heartbeats are re-queued at ``now + interval`` so the
+second queue is ordered too. An ended span is simply skipped (and forgotten) when it comes due.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+import time
+import weakref
+from collections.abc import Iterable
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.trace import Status, StatusCode
+
+from . import _conventions as c
+
+_WATCHED = frozenset((c.OP_AGENT, c.OP_TOOL, c.OP_WAIT))
+_ROOT_PARENT = "0" * 16
+_ABANDONED = "abandoned: the process exited while this span was open"
+
+
+class PendingSpanProcessor(SpanProcessor):
+    """Sends pending records of long-open spans to ``sink`` (a span processor that exports promptly)."""
+
+    def __init__(self, sink: SpanProcessor, delay: float = 1.0, interval: float = 10.0) -> None:
+        if delay < 0 or interval <= 0:
+            raise ValueError("pending delay must be >= 0 and heartbeat interval > 0")
+        self.sink = sink
+        self.delay = delay
+        self.interval = interval
+        self.sent = 0
+        self._interval_ms = int(round(interval * 1000))
+        self._ids = RandomIdGenerator()
+        self._start_thread()
+        weak = weakref.WeakMethod(self._start_thread)
+        os.register_at_fork(after_in_child=lambda: (m := weak()) and m())
+
+    def _start_thread(self) -> None:
+        # Also the after-fork hook: the child has no thread, and the parent's open spans are not its own.
+        self._fresh: collections.deque[tuple[float, Span]] = collections.deque()
+        self._beating: collections.deque[tuple[float, Span]] = collections.deque()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="swarmscope-heartbeat", daemon=True)
+        self._thread.start()
+
+    # SpanProcessor -------------------------------------------------------------------------------
+
+    def on_start(self, span: Span, parent_context=None) -> None:
+        attributes = span.attributes
+        if attributes and attributes.get(c.OPERATION) in _WATCHED:
+            self._fresh.append((time.monotonic() + self.delay, span))  # deque.append is thread-safe
+
+    def on_end(self, span: ReadableSpan) -> None:
+        pass  # ended spans are skipped when they come due
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self._thread.join(1.0)
+        self.sink.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.sink.force_flush(timeout_millis)
+
+    # the one thread ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        fresh, beating, stop = self._fresh, self._beating, self._stop
+        while not stop.is_set():
+            now = time.monotonic()
+            due: list[Span] = []
+            for queue in (fresh, beating):
+                while queue and queue[0][0] <= now:  # only this thread pops, so the head is stable
+                    span = queue.popleft()[1]
+                    if span.end_time is None:
+                        due.append(span)
+            if due:
+                wall = time.time_ns()
+                for span in due:
+                    self.sink.on_end(self.pending_record(span, wall))
+                    beating.append((now + self.interval, span))
+                self.sent += len(due)
+            # Sleep until the next span comes due; one starting meanwhile is due no sooner than now + delay.
+            next_due = now + max(self.delay, 0.05)
+            for queue in (fresh, beating):
+                if queue:
+                    next_due = min(next_due, queue[0][0])
+            stop.wait(max(0.005, next_due - time.monotonic()))
+
+    def pending_record(self, span: Span, now_ns: int | None = None) -> ReadableSpan:
+        """The pending span for ``span`` as of now: same trace, new id, child of the real span."""
+        real = span.get_span_context()
+        parent = span.parent
+        attributes = _copy(span.attributes)
+        attributes[c.SPAN_TYPE] = "pending"
+        attributes[c.PENDING_PARENT_ID] = format(parent.span_id, "016x") if parent else _ROOT_PARENT
+        attributes[c.HEARTBEAT_INTERVAL_MS] = self._interval_ms
+        context = trace.SpanContext(
+            trace_id=real.trace_id,
+            span_id=self._ids.generate_span_id(),
+            is_remote=False,
+            trace_flags=real.trace_flags,
+            trace_state=real.trace_state,
+        )
+        return ReadableSpan(
+            name=span.name,
+            context=context,
+            parent=real,
+            resource=span.resource,
+            attributes=attributes,
+            kind=span.kind,
+            instrumentation_scope=span.instrumentation_scope,
+            status=Status(StatusCode.UNSET),
+            start_time=span.start_time,
+            end_time=now_ns or time.time_ns(),
+        )
+
+    # exit ----------------------------------------------------------------------------------------
+
+    def open_spans(self) -> list[Span]:
+        """Watched spans that have started and not ended (in this process)."""
+        return [span for _, span in _snapshot(self._fresh, self._beating) if span.end_time is None]
+
+    def abandon_open(self) -> int:
+        """End every watched span still open as Error ``abandoned``: never silently as a success."""
+        spans = self.open_spans()
+        for span in spans:
+            span.set_attribute(c.ERROR_TYPE, "abandoned")
+            if span.attributes.get(c.OPERATION) == c.OP_AGENT or c.TASK_ID in span.attributes:
+                span.set_attribute(c.TASK_STATUS, "abandoned")
+            span.set_status(Status(StatusCode.ERROR, _ABANDONED))
+            span.end()
+        return len(spans)
+
+
+def _copy(attributes) -> dict:
+    # Another thread may be setting attributes on the live span right now; retry a torn copy.
+    for _ in range(10):
+        try:
+            return dict(attributes or {})
+        except RuntimeError:
+            continue
+    return {}
+
+
+def _snapshot(*queues: collections.deque) -> Iterable[tuple[float, Span]]:
+    items: list[tuple[float, Span]] = []
+    for queue in queues:
+        for _ in range(10):
+            try:
+                items.extend(list(queue))
+                break
+            except RuntimeError:  # mutated during iteration
+                continue
+    return items
