@@ -69,6 +69,7 @@ def _call_arguments(signature: inspect.Signature | None, args: tuple, kwargs: di
     if signature is not None:
         try:
             bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()  # f(4) and f(4, b=1) are the same input
             return {k: v for k, v in bound.arguments.items() if k not in _SELF_NAMES}
         except TypeError:
             pass
