@@ -171,11 +171,15 @@ def _consumer(endpoint: str, tasks: Any, mode: str) -> None:
 def scenario_blocked_wait(endpoint: str, run_id: str) -> None:
     """An agent blocks in a wait until a line arrives on stdin (the test releases it)."""
     swarmscope.init("waiter", endpoint=endpoint, run_id=run_id, pending_delay=0.2, heartbeat_interval=0.5)
-    with swarmscope.agent("tester", task_id="T-2"), swarmscope.wait_for("coder", "T-2", timeout=60) as w:
-        print("WAITING", flush=True)
-        released = threading.Event()
-        threading.Thread(target=lambda: (sys.stdin.readline(), released.set()), daemon=True).start()
-        w.wait_event(released)
+    with swarmscope.agent("tester", task_id="T-2"):
+        with swarmscope.tool("checkout", arguments={"branch": "main"}):
+            pass  # finished work in the same trace before the wait
+        swarmscope.flush()
+        with swarmscope.wait_for("coder", "T-2", timeout=60) as w:
+            print("WAITING", flush=True)
+            released = threading.Event()
+            threading.Thread(target=lambda: (sys.stdin.readline(), released.set()), daemon=True).start()
+            w.wait_event(released)
     print("RELEASED", flush=True)
     swarmscope.shutdown()
 
