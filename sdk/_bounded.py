@@ -5,7 +5,8 @@ collector is down or slow:
 
 - ``on_end`` only appends to a bounded queue; when it is full the span is dropped and counted;
 - a failed export drops its batch (counted) and backs off exponentially instead of hammering the
-  collector, so a dead endpoint costs almost nothing; one warning says so;
+  collector, so a dead endpoint costs almost nothing; one warning says so (the exporter's own
+  per-attempt log records from our threads are held back, the first becomes the warning's cause);
 - ``force_flush`` and ``shutdown`` run the export on the worker thread and wait at most their timeout,
   so interpreter exit is never held hostage by an unreachable endpoint.
 """
@@ -26,18 +27,23 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 logger = logging.getLogger("swarmscope")
 
-# Threads whose exporter is known to be failing: the OTLP exporter logs an error for every failed
-# batch; after our one warning those repeats are noise, so they are filtered for our threads only.
-_quiet_threads: set[int] = set()
+# The OTLP exporter logs every failed attempt of every batch (retries included). Records it emits on
+# our worker threads are held back instead; the first one becomes the cause in our single warning.
+_worker_threads: set[int] = set()
+_last_export_error: list[str] = []
 
 
-class _QuietWhileDown(logging.Filter):
+class _OneWarning(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.thread not in _quiet_threads
+        if record.thread not in _worker_threads:
+            return True
+        if record.levelno >= logging.WARNING:
+            _last_export_error[:] = [record.getMessage()]
+        return False
 
 
 _OTLP_LOGGER = "opentelemetry.exporter.otlp.proto.http.trace_exporter"
-logging.getLogger(_OTLP_LOGGER).addFilter(_QuietWhileDown())
+logging.getLogger(_OTLP_LOGGER).addFilter(_OneWarning())
 
 
 class BoundedBatchProcessor(SpanProcessor):
@@ -53,6 +59,7 @@ class BoundedBatchProcessor(SpanProcessor):
         max_backoff: float = 30.0,
         shutdown_exporter: bool = True,
         name: str = "spans",
+        warned: threading.Event | None = None,
     ) -> None:
         self.exporter = exporter
         self.name = name
@@ -65,7 +72,7 @@ class BoundedBatchProcessor(SpanProcessor):
         self._shutdown_exporter = shutdown_exporter
         self._failures = 0
         self._retry_at = 0.0  # monotonic time before which the worker does not try to export
-        self._warned = False
+        self._warned = warned or threading.Event()  # shared by processors that should warn only once
         self._stopped = False
         self._count_lock = threading.Lock()
         self._start_worker()
@@ -98,8 +105,12 @@ class BoundedBatchProcessor(SpanProcessor):
             self._wake.set()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Export everything queued now; wait at most ``timeout_millis``. False if not all went out."""
-        if self._stopped or not self._worker.is_alive():
+        """Export everything queued now; wait at most ``timeout_millis``. False if not all went out.
+
+        While a failed exporter is being backed off, return False at once: the caller (often the
+        exit hook) must not sit through the exporter's own retries against a collector known down.
+        """
+        if self._stopped or not self._worker.is_alive() or self.backing_off:
             return False
         done = threading.Event()
         with self._flush_lock:
@@ -122,13 +133,13 @@ class BoundedBatchProcessor(SpanProcessor):
     # worker --------------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        _worker_threads.add(threading.get_ident())
         while True:
             self._wake.wait(self._delay)
             self._wake.clear()
             with self._flush_lock:
                 waiters, self._flush_waiters = self._flush_waiters, []
-            # A flush is an explicit request: try even while backing off, once.
-            if waiters or time.monotonic() >= self._retry_at:
+            if not self.backing_off:
                 self._drain()
             for done in waiters:
                 done.set()
@@ -155,26 +166,30 @@ class BoundedBatchProcessor(SpanProcessor):
             with self._count_lock:
                 self.exported += len(batch)
             self._failures = 0
-            _quiet_threads.discard(threading.get_ident())
             return True
         self._failures += 1
         self._retry_at = time.monotonic() + min(self._max_backoff, 0.5 * 2 ** (self._failures - 1))
         self._drop(len(batch), "export failed")
-        _quiet_threads.add(threading.get_ident())
         return False
 
     def _drop(self, n: int, why: str) -> None:
         with self._count_lock:
             self.dropped += n
-        if not self._warned:
-            self._warned = True
+        if not self._warned.is_set():
+            self._warned.set()
+            cause = f" ({_last_export_error[0]})" if _last_export_error else ""
             logger.warning(
-                "swarmscope: %s (%s); dropping %s instead of blocking the agent. "
+                "swarmscope: %s to %s%s; dropping %s instead of blocking the agent. "
                 "This is the only warning; swarmscope.stats() counts what was dropped.",
                 why,
                 getattr(self.exporter, "_endpoint", type(self.exporter).__name__),
+                cause,
                 self.name,
             )
+
+    @property
+    def backing_off(self) -> bool:
+        return time.monotonic() < self._retry_at
 
     @property
     def queued(self) -> int:

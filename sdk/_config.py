@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,8 @@ from ._propagation import RunIdProcessor
 
 logger = logging.getLogger("swarmscope")
 DEFAULT_ENDPOINT = "http://localhost:4318"
+# How long flush/shutdown (and so interpreter exit) may wait for a slow collector.
+DEFAULT_TIMEOUT = 3.0
 TRACES_PATH = "/v1/traces"
 
 _lock = threading.RLock()
@@ -61,17 +64,22 @@ class Runtime:
     pending: PendingSpanProcessor
     endpoint: str | None
 
-    def flush(self, timeout: float = 5.0) -> bool:
+    def flush(self, timeout: float = DEFAULT_TIMEOUT) -> bool:
         # Pending first: abandoned or just-ended spans then follow their last heartbeat.
+        deadline = time.monotonic() + timeout
         ok = self.pending.force_flush(int(timeout * 1000))
-        return self.spans.force_flush(int(timeout * 1000)) and ok
+        return self.spans.force_flush(_millis_left(deadline)) and ok
 
-    def shutdown(self, timeout: float = 5.0) -> None:
+    def shutdown(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
         abandoned = self.pending.abandon_open()
         if abandoned:
             logger.warning("swarmscope: %d span(s) still open at shutdown were ended as abandoned", abandoned)
-        self.pending.shutdown()
-        self.spans.shutdown(int(timeout * 1000))
+        # Both sinks flush concurrently, so the whole shutdown stays within one timeout.
+        pending = threading.Thread(target=self.pending.shutdown, args=(int(timeout * 1000),), daemon=True)
+        pending.start()
+        self.spans.shutdown(_millis_left(deadline))
+        pending.join(max(0.0, deadline - time.monotonic()))
         if self.owns_provider:
             self.tracer_provider.shutdown()
 
@@ -141,12 +149,14 @@ def init(
             headers_ = dict(headers) if headers else None
             return OTLPSpanExporter(endpoint=url, headers=headers_, timeout=export_timeout)
 
+        warned = threading.Event()  # one warning per process, whichever queue drops first
         spans = BoundedBatchProcessor(
             make_exporter(),
             max_queue_size=max_queue_size,
             schedule_delay=schedule_delay,
             shutdown_exporter=exporter is None,
             name="spans",
+            warned=warned,
         )
         # Heartbeats have their own small queue and leave within ~0.1 s, whatever the main queue does.
         pending_sink = BoundedBatchProcessor(
@@ -155,6 +165,7 @@ def init(
             schedule_delay=0.1,
             shutdown_exporter=exporter is None,
             name="pending spans",
+            warned=warned,
         )
         pending = PendingSpanProcessor(pending_sink, delay=pending_delay, interval=heartbeat_interval)
         for processor in (RunIdProcessor(), pending, spans):
@@ -170,7 +181,7 @@ def init(
         return _runtime
 
 
-def shutdown(timeout: float = 5.0) -> None:
+def shutdown(timeout: float = DEFAULT_TIMEOUT) -> None:
     """End spans still open as abandoned, flush (at most ``timeout`` s), stop the SDK's threads.
 
     ``init`` may be called again afterwards.
@@ -185,7 +196,7 @@ def shutdown(timeout: float = 5.0) -> None:
         runtime.shutdown(timeout)
 
 
-def flush(timeout: float = 5.0) -> bool:
+def flush(timeout: float = DEFAULT_TIMEOUT) -> bool:
     """Export what is queued now (pending spans too); False if not all of it went out in time."""
     runtime = _runtime
     return runtime.flush(timeout) if runtime is not None else True
@@ -195,6 +206,10 @@ def stats() -> dict[str, int]:
     """Counters of the export pipeline: exported, dropped (exporter down or queue full), queued."""
     runtime = _runtime
     return runtime.stats() if runtime is not None else {}
+
+
+def _millis_left(deadline: float) -> int:
+    return max(0, int((deadline - time.monotonic()) * 1000))
 
 
 def get_runtime() -> Runtime | None:

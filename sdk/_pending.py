@@ -6,9 +6,11 @@ processor watches agent, tool and wait spans. One still open ``delay`` seconds a
 "pending"``), and another every ``interval`` seconds while it stays open: heartbeats, whose silence
 tells the backend that the process died. One daemon thread serves the whole process.
 
-Bookkeeping is two FIFO queues and no per-span work at end: the delay is the same for every span, so
-spans enter the first queue already in due order; heartbeats are re-queued at ``now + interval`` so the
-second queue is ordered too. An ended span is simply skipped (and forgotten) when it comes due.
+Bookkeeping is a dict of open spans and two FIFO queues of (due time, span id): the delay is the same
+for every span, so ids enter the first queue already in due order; heartbeats are re-queued at
+``now + interval`` so the second queue is ordered too. A span leaves the dict when it ends, so ended
+spans are not kept alive (at thousands of spans a second, holding them for the delay costs the
+garbage collector more than the spans themselves); its id is skipped when it comes due.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterable
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -50,8 +51,9 @@ class PendingSpanProcessor(SpanProcessor):
 
     def _start_thread(self) -> None:
         # Also the after-fork hook: the child has no thread, and the parent's open spans are not its own.
-        self._fresh: collections.deque[tuple[float, Span]] = collections.deque()
-        self._beating: collections.deque[tuple[float, Span]] = collections.deque()
+        self._open: dict[int, Span] = {}
+        self._fresh: collections.deque[tuple[float, int]] = collections.deque()
+        self._beating: collections.deque[tuple[float, int]] = collections.deque()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="swarmscope-heartbeat", daemon=True)
         self._thread.start()
@@ -61,15 +63,17 @@ class PendingSpanProcessor(SpanProcessor):
     def on_start(self, span: Span, parent_context=None) -> None:
         attributes = span.attributes
         if attributes and attributes.get(c.OPERATION) in _WATCHED:
-            self._fresh.append((time.monotonic() + self.delay, span))  # deque.append is thread-safe
+            span_id = span.context.span_id
+            self._open[span_id] = span  # dict and deque operations are atomic: no lock on the hot path
+            self._fresh.append((time.monotonic() + self.delay, span_id))
 
     def on_end(self, span: ReadableSpan) -> None:
-        pass  # ended spans are skipped when they come due
+        self._open.pop(span.context.span_id, None)
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout_millis: int = 30000) -> None:
         self._stop.set()
         self._thread.join(1.0)
-        self.sink.shutdown()
+        self.sink.shutdown(timeout_millis)  # type: ignore[call-arg]
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self.sink.force_flush(timeout_millis)
@@ -77,20 +81,20 @@ class PendingSpanProcessor(SpanProcessor):
     # the one thread ------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        fresh, beating, stop = self._fresh, self._beating, self._stop
+        open_spans, fresh, beating, stop = self._open, self._fresh, self._beating, self._stop
         while not stop.is_set():
             now = time.monotonic()
             due: list[Span] = []
             for queue in (fresh, beating):
                 while queue and queue[0][0] <= now:  # only this thread pops, so the head is stable
-                    span = queue.popleft()[1]
-                    if span.end_time is None:
+                    span = open_spans.get(queue.popleft()[1])
+                    if span is not None and span.end_time is None:
                         due.append(span)
             if due:
                 wall = time.time_ns()
                 for span in due:
                     self.sink.on_end(self.pending_record(span, wall))
-                    beating.append((now + self.interval, span))
+                    beating.append((now + self.interval, span.context.span_id))
                 self.sent += len(due)
             # Sleep until the next span comes due; one starting meanwhile is due no sooner than now + delay.
             next_due = now + max(self.delay, 0.05)
@@ -131,7 +135,15 @@ class PendingSpanProcessor(SpanProcessor):
 
     def open_spans(self) -> list[Span]:
         """Watched spans that have started and not ended (in this process)."""
-        return [span for _, span in _snapshot(self._fresh, self._beating) if span.end_time is None]
+        for _ in range(10):
+            try:
+                spans = list(self._open.values())
+                break
+            except RuntimeError:  # changed size during iteration
+                continue
+        else:
+            spans = []
+        return [span for span in spans if span.end_time is None]
 
     def abandon_open(self) -> int:
         """End every watched span still open as Error ``abandoned``: never silently as a success."""
@@ -153,15 +165,3 @@ def _copy(attributes) -> dict:
         except RuntimeError:
             continue
     return {}
-
-
-def _snapshot(*queues: collections.deque) -> Iterable[tuple[float, Span]]:
-    items: list[tuple[float, Span]] = []
-    for queue in queues:
-        for _ in range(10):
-            try:
-                items.extend(list(queue))
-                break
-            except RuntimeError:  # mutated during iteration
-                continue
-    return items

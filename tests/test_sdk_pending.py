@@ -111,12 +111,20 @@ def test_other_spans_are_not_watched(make_traced):
 
 def test_shutdown_ends_open_spans_as_abandoned(make_traced):
     traced = make_traced()
-    stuck = swarmscope.agent("worker", task_id="T-5")
-    stuck.__enter__()
-    waiting = swarmscope.wait_for("other")
-    waiting.__enter__()
+    inside, release = threading.Event(), threading.Event()
+
+    def stuck():
+        with swarmscope.agent("worker", task_id="T-5"), swarmscope.wait_for("other"):
+            inside.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=stuck)
+    thread.start()
+    inside.wait(10)
     exporter = traced.exporter
     swarmscope.shutdown()
+    release.set()
+    thread.join()
     spans = {s.name: s for s in exporter.get_finished_spans()}
     for name in ("invoke_agent worker", "wait other"):
         assert spans[name].status.status_code is StatusCode.ERROR
