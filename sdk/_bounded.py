@@ -44,6 +44,8 @@ class _OneWarning(logging.Filter):
 
 _OTLP_LOGGER = "opentelemetry.exporter.otlp.proto.http.trace_exporter"
 logging.getLogger(_OTLP_LOGGER).addFilter(_OneWarning())
+# A forked child's threads may reuse the parent's thread idents; its workers register afresh.
+os.register_at_fork(after_in_child=_worker_threads.clear)
 
 
 class BoundedBatchProcessor(SpanProcessor):
@@ -101,7 +103,8 @@ class BoundedBatchProcessor(SpanProcessor):
             self._drop(1, "queue full")
             return
         queue.append(span)
-        if len(queue) >= self._max_batch and not self._wake.is_set():
+        # A full batch wakes the worker, unless it is backing off (then waking it would only spin it).
+        if len(queue) >= self._max_batch and not self._wake.is_set() and not self.backing_off:
             self._wake.set()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
