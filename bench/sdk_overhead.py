@@ -14,7 +14,7 @@
    Medians of the agent's wall time; the cost of a broken exporter is its ratio to the working ones
    minus 1. Bar: under 5%. The time shutdown() takes at exit is reported too.
 
-    python bench/sdk_overhead.py [--rounds 7] [--tasks 2000] [--exporter-rounds 5]
+    python bench/sdk_overhead.py [--rounds 7] [--tasks 2000] [--exporter-rounds 9]
 """
 
 from __future__ import annotations
@@ -222,7 +222,7 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--tasks", type=int, default=2000)
-    parser.add_argument("--exporter-rounds", type=int, default=5)
+    parser.add_argument("--exporter-rounds", type=int, default=9)
     parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
