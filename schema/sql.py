@@ -39,30 +39,32 @@ OTLP_REQUEST_COLUMNS = f"""resource_spans Array(Tuple(
             status Tuple(message String, code Int32)))))))"""
 
 
-def _scalar_to_string(v: str) -> str:
+def _scalar_to_string(t: str, sv: str, iv: str, dv: str, bv: str, yv: str) -> str:
     return (
-        f"multiIf({v}.value = 'string_value', {v}.string_value, "
-        f"{v}.value = 'int_value', toString({v}.int_value), "
-        f"{v}.value = 'double_value', toString({v}.double_value), "
-        f"{v}.value = 'bool_value', if({v}.bool_value, 'true', 'false'), "
-        f"{v}.value = 'bytes_value', base64Encode({v}.bytes_value), '')"
-    )
-
-
-def any_to_string(v: str) -> str:
-    """SQL for an AnyValue as text: scalars as OTLP/JSON would print them, arrays as JSON arrays."""
-    array = f"toJSONString(arrayMap(x -> {_scalar_to_string('x')}, {v}.array_value.values))"
-    return (
-        f"left(if({v}.value = 'array_value', {array}, {_scalar_to_string(v)}), {MAX_ATTRIBUTE_BYTES})"
+        f"multiIf({t} = 'string_value', {sv}, {t} = 'int_value', toString({iv}), "
+        f"{t} = 'double_value', toString({dv}), {t} = 'bool_value', if({bv}, 'true', 'false'), "
+        f"{t} = 'bytes_value', base64Encode({yv}), '')"
     )
 
 
 def attributes_map(kvs: str) -> str:
-    """SQL turning an OTLP KeyValue array into Map(String, String)."""
-    return (
-        f"CAST(mapFromArrays(arrayMap(kv -> kv.key, {kvs}), "
-        f"arrayMap(kv -> {any_to_string('kv.value')}, {kvs})), 'Map(LowCardinality(String), String)')"
+    """SQL turning an OTLP KeyValue array into Map(String, String).
+
+    Scalars print as OTLP/JSON would, arrays as JSON arrays. The lambda takes the tuple fields as
+    separate arrays (subcolumns): about 3x faster than a lambda over the tuples themselves.
+    """
+    v = f"{kvs}.value"
+    array = "toJSONString(arrayMap(x -> " + _scalar_to_string(
+        "x.value", "x.string_value", "x.int_value", "x.double_value", "x.bool_value", "x.bytes_value") + ", av))"
+    value = (
+        f"(t, sv, iv, dv, bv, yv, av) -> left(if(t = 'array_value', {array}, "
+        f"{_scalar_to_string('t', 'sv', 'iv', 'dv', 'bv', 'yv')}), {MAX_ATTRIBUTE_BYTES})"
     )
+    values = (
+        f"arrayMap({value}, {v}.value, {v}.string_value, {v}.int_value, {v}.double_value, "
+        f"{v}.bool_value, {v}.bytes_value, {v}.array_value.values)"
+    )
+    return f"CAST(mapFromArrays({kvs}.key, {values}), 'Map(LowCardinality(String), String)')"
 
 
 def first_of(attrs: str, *keys: str) -> str:

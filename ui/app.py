@@ -1,0 +1,103 @@
+"""The backend in one process: OTLP/HTTP + API (+ pages) on one port, OTLP/gRPC on another, one store."""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from swarmscope.collector import http as otlp_http
+from swarmscope.collector.group_commit import GroupCommitter
+from swarmscope.collector.grpc_server import TraceService, start_grpc
+from swarmscope.collector.otlp import Limits
+from swarmscope.schema.store import Store
+
+from . import api, api_detectors
+
+log = logging.getLogger("swarmscope")
+
+
+@dataclass
+class ServeOptions:
+    host: str = "127.0.0.1"
+    grpc_port: int | None = 4317
+    api_key: str | None = None
+    limits: Limits = Limits()
+    max_pending_bytes: int = 256 * 1024 * 1024
+    insert_workers: int = 1
+    detect_interval: float = 5.0
+    detect_config: str | None = None
+
+
+class BearerAuth:
+    """With an API key set, every route but /healthz needs `Authorization: Bearer KEY` (plain ASGI:
+    no overhead on the ingest body stream)."""
+
+    OPEN_PATHS = ("/healthz",)
+
+    def __init__(self, app, api_key: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {api_key}".encode()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"] not in self.OPEN_PATHS:
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                body = b'{"code": 16, "message": "missing or wrong bearer token"}'
+                await send({"type": "http.response.start", "status": 401, "headers": [
+                    (b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(store: Store, options: ServeOptions | None = None) -> FastAPI:
+    options = options or ServeOptions()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await app.state.committer.start()
+        grpc_server = None
+        if options.grpc_port:
+            service = TraceService(app.state.committer, options.limits, options.api_key)
+            grpc_server = await start_grpc(service, options.host, options.grpc_port)
+        detection = _start_detection(store, options)
+        try:
+            yield
+        finally:
+            if grpc_server is not None:
+                await grpc_server.stop(grace=5)
+            await app.state.committer.stop()  # everything acknowledged is committed first
+            if detection is not None:
+                detection.stop()
+
+    app = FastAPI(title="swarmscope", version="0.1.0", lifespan=lifespan,
+                  description="Tracing backend for multi-agent AI systems")
+    app.state.store = store
+    app.state.limits = options.limits
+    app.state.committer = GroupCommitter(store.insert_otlp, max_pending_bytes=options.max_pending_bytes,
+                                         workers=options.insert_workers)
+    app.include_router(otlp_http.router)
+    app.include_router(api.router)
+    app.include_router(api_detectors.router)
+    if options.api_key:
+        app.add_middleware(BearerAuth, api_key=options.api_key)
+    return app
+
+
+def _start_detection(store: Store, options: ServeOptions):
+    """Continuous detection, when the detectors are installed and enabled."""
+    if options.detect_interval <= 0:
+        return None
+    try:
+        from swarmscope.detectors.config import load_config
+        from swarmscope.detectors.runner import DetectionLoop
+    except ImportError:
+        log.info("detectors not available; continuous detection is off")
+        return None
+    loop = DetectionLoop(store, load_config(options.detect_config), interval_s=options.detect_interval)
+    loop.start()
+    return loop

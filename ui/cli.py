@@ -1,0 +1,100 @@
+"""`swarmscope serve` and `swarmscope detect`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def _store_args(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--data", default="./swarmscope-data",
+                       help="directory of the embedded store (default ./swarmscope-data)")
+    where.add_argument("--store", help="ClickHouse URL instead, e.g. http://user:pass@host:8123/swarmscope")
+
+
+def store_url(args: argparse.Namespace) -> tuple[str, str]:
+    """(url, database) for the parsed --data/--store options."""
+    from urllib.parse import urlparse
+
+    from swarmscope.schema.store import DEFAULT_DATABASE, embedded_url
+
+    if args.store:
+        parsed = urlparse(args.store)
+        database = parsed.path.strip("/") or DEFAULT_DATABASE
+        return parsed._replace(path="").geturl(), database
+    return embedded_url(args.data), DEFAULT_DATABASE
+
+
+def serve(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="swarmscope serve", description="Run the swarmscope backend.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4318, help="OTLP/HTTP, API and UI (default 4318)")
+    parser.add_argument("--grpc-port", type=int, default=4317, help="OTLP/gRPC (default 4317; 0 disables)")
+    _store_args(parser)
+    parser.add_argument("--api-key", help="require 'Authorization: Bearer KEY' for ingest and API")
+    parser.add_argument("--retention-days", type=int, help="keep this many days of data (TTL)")
+    parser.add_argument("--max-body-mb", type=float, default=16, help="largest request body accepted")
+    parser.add_argument("--max-queue-mb", type=float, default=256,
+                        help="group-commit budget; past it ingest answers 429/RESOURCE_EXHAUSTED")
+    parser.add_argument("--insert-workers", type=int, default=1, help="concurrent store inserts")
+    parser.add_argument("--detect-interval", type=float, default=5.0,
+                        help="seconds between detection sweeps (0 disables)")
+    parser.add_argument("--detect-config", help="detector thresholds (TOML or JSON)")
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    try:
+        import uvicorn
+        from swarmscope.collector.otlp import Limits
+        from swarmscope.schema.store import Store
+        from swarmscope.ui.app import ServeOptions, create_app
+    except ImportError as exc:
+        print(f"swarmscope serve needs the server extra: pip install 'swarmscope[server]' ({exc})",
+              file=sys.stderr)
+        return 2
+
+    url, database = store_url(args)
+    store = Store(url, database=database)
+    applied = store.migrate()
+    if applied:
+        logging.getLogger("swarmscope").info("applied migrations: %s", ", ".join(applied))
+    if args.retention_days:
+        store.set_retention(args.retention_days)
+    mb = 1024 * 1024
+    options = ServeOptions(
+        host=args.host, grpc_port=args.grpc_port or None, api_key=args.api_key,
+        limits=Limits(max_body_bytes=int(args.max_body_mb * mb)),
+        max_pending_bytes=int(args.max_queue_mb * mb), insert_workers=args.insert_workers,
+        detect_interval=args.detect_interval, detect_config=args.detect_config,
+    )
+    app = create_app(store, options)
+    logging.getLogger("swarmscope").info(
+        "serving OTLP/HTTP, API and UI on http://%s:%d, OTLP/gRPC on %s, store %s", args.host, args.port,
+        args.grpc_port or "off", url)
+    # Bounded concurrency: past it uvicorn answers 503 instead of buffering more request bodies.
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", limit_concurrency=256,
+                timeout_keep_alive=30)
+    store.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"serve": serve, "detect": _detect}
+    if not argv or argv[0] not in commands:
+        print("usage: swarmscope {serve,detect} [options]  (swarmscope serve --help)", file=sys.stderr)
+        return 2
+    return commands[argv[0]](argv[1:]) or 0
+
+
+def _detect(argv: list[str]) -> int:
+    from swarmscope.detectors import cli
+
+    return cli.main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

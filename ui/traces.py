@@ -1,0 +1,171 @@
+"""Trace queries: the trace list from the trace index, one trace's spans with its open spans.
+
+Pages and the JSON API both read through here, so a page never shows what the API would not.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from swarmscope.schema.store import Store
+
+from .params import iso
+
+# A span is open while it has a pending record and no finished one.
+OPEN_SPANS = """
+SELECT * FROM pending_spans FINAL
+WHERE TraceId IN {ids:Array(String)}
+  AND (TraceId, SpanId) NOT IN (SELECT TraceId, SpanId FROM spans WHERE TraceId IN {ids:Array(String)})
+"""
+
+
+def list_traces(store: Store, *, service: str | None = None, agent: str | None = None,
+                run_id: str | None = None, status: str | None = None, since: datetime | None = None,
+                until: datetime | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    where, having = ["1"], ["1"]
+    params: dict[str, Any] = {"limit": limit}
+    if since is not None:
+        where.append("End >= {since:DateTime64(9)}")
+        having.append("start_time >= {since:DateTime64(9)}")
+        params["since"] = since
+    if until is not None:
+        where.append("Start <= {until:DateTime64(9)}")
+        having.append("start_time <= {until:DateTime64(9)}")
+        params["until"] = until
+    for value, column, name in ((service, "services", "service"), (agent, "agents", "agent"),
+                                (run_id, "run_ids", "run_id")):
+        if value:
+            having.append(f"has({column}, {{{name}:String}})")
+            params[name] = value
+    if status == "error":
+        having.append("error_count > 0")
+    elif status == "ok":
+        having.append("error_count = 0")
+    elif status == "open":
+        having.append("TraceId IN (SELECT TraceId FROM pending_spans FINAL WHERE (TraceId, SpanId) NOT IN "
+                      "(SELECT TraceId, SpanId FROM spans WHERE TraceId IN (SELECT TraceId FROM pending_spans)))")
+    rows = store.rows(f"""
+        SELECT TraceId, min(Start) AS start_time, max(End) AS end_time,
+            uniqExactMerge(SpanIds) AS span_count, uniqExactMerge(ErrorSpanIds) AS error_count,
+            max(RootName) AS root_name, max(RootService) AS root_service,
+            groupUniqArrayArray(Services) AS services, groupUniqArrayArray(Agents) AS agents,
+            groupUniqArrayArray(RunIds) AS run_ids
+        FROM traces WHERE {' AND '.join(where)}
+        GROUP BY TraceId HAVING {' AND '.join(having)}
+        ORDER BY start_time DESC LIMIT {{limit:UInt32}}""", params)
+    open_counts = _open_counts(store, [r["TraceId"] for r in rows])
+    return [{
+        "trace_id": r["TraceId"],
+        "start_time": iso(r["start_time"]),
+        "end_time": iso(r["end_time"]),
+        "duration_ms": (r["end_time"] - r["start_time"]).total_seconds() * 1000,
+        "span_count": r["span_count"],
+        "error_count": r["error_count"],
+        "open_span_count": open_counts.get(r["TraceId"], 0),
+        "root_name": r["root_name"],
+        "root_service": r["root_service"],
+        "services": sorted(r["services"]),
+        "agents": sorted(r["agents"]),
+        "run_ids": sorted(r["run_ids"]),
+    } for r in rows]
+
+
+def _open_counts(store: Store, trace_ids: list[str]) -> dict[str, int]:
+    if not trace_ids:
+        return {}
+    rows = store.rows(f"SELECT TraceId, count() AS n FROM ({OPEN_SPANS}) GROUP BY TraceId", {"ids": trace_ids})
+    return {r["TraceId"]: r["n"] for r in rows}
+
+
+def _common(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "trace_id": r["TraceId"],
+        "span_id": r["SpanId"],
+        "parent_span_id": r["ParentSpanId"],
+        "name": r["SpanName"],
+        "kind": r["SpanKind"],
+        "service_name": r["ServiceName"],
+        "operation": r["Operation"],
+        "agent_id": r["AgentId"],
+        "agent_name": r["AgentName"],
+        "agent_role": r["AgentRole"],
+        "tool_name": r["ToolName"],
+        "model": r["Model"],
+        "input_tokens": r["InputTokens"],
+        "output_tokens": r["OutputTokens"],
+        "confidence": r["Confidence"],
+        "run_id": r["RunId"],
+        "task_id": r["TaskId"],
+        "task_status": r["TaskStatus"],
+        "wait_for": r["WaitFor"],
+        "wait_task_id": r["WaitTaskId"],
+        "wait_resource": r["WaitResource"],
+        "wait_timeout_ms": r["WaitTimeoutMs"],
+        "input_hash": r["InputHash"],
+        "output_hash": r["OutputHash"],
+        "attempt": r["Attempt"],
+        "idempotency_key": r["IdempotencyKey"],
+        "error_type": r["ErrorType"],
+        "attributes": dict(r["SpanAttributes"]),
+        "resource_attributes": dict(r["ResourceAttributes"]),
+    }
+
+
+def get_trace(store: Store, trace_id: str) -> list[dict[str, Any]] | None:
+    """Every span of the trace (finished and open), by start time; None for an unknown trace."""
+    bounds = store.rows("SELECT min(Start) AS s, max(End) AS e FROM traces WHERE TraceId = {id:String} "
+                        "HAVING count() > 0", {"id": trace_id})
+    if not bounds:
+        return None
+    finished = store.rows("""
+        SELECT * FROM spans FINAL
+        WHERE TraceId = {id:String} AND Timestamp BETWEEN {s:DateTime64(9)} AND {e:DateTime64(9)}
+        ORDER BY Timestamp""", {"id": trace_id, "s": bounds[0]["s"], "e": bounds[0]["e"]})
+    spans = []
+    for r in finished:
+        span = _common(r)
+        end = r["Timestamp"].timestamp() + r["Duration"] / 1e9
+        span.update({
+            "start_time": iso(r["Timestamp"]),
+            "end_time": iso(datetime.utcfromtimestamp(end)),
+            "duration_ms": r["Duration"] / 1e6,
+            "status_code": r["StatusCode"],
+            "status_message": r["StatusMessage"],
+            "open": False,
+            "last_seen": None,
+            "heartbeat_interval_ms": None,
+            "events": [{"time": iso(t), "name": n, "attributes": dict(a)} for t, n, a in
+                       zip(r["Events.Timestamp"], r["Events.Name"], r["Events.Attributes"])],
+            "links": [{"trace_id": t, "span_id": s, "attributes": dict(a)} for t, s, a in
+                      zip(r["Links.TraceId"], r["Links.SpanId"], r["Links.Attributes"])],
+        })
+        spans.append(span)
+    for r in store.rows(OPEN_SPANS + " ORDER BY StartTime", {"ids": [trace_id]}):
+        span = _common(r)
+        span.update({
+            "start_time": iso(r["StartTime"]),
+            "end_time": None,
+            "duration_ms": None,
+            "status_code": "Unset",
+            "status_message": "",
+            "open": True,
+            "last_seen": iso(r["LastSeen"]),
+            "heartbeat_interval_ms": r["HeartbeatIntervalMs"],
+            "events": [],
+            "links": [],
+        })
+        spans.append(span)
+    spans.sort(key=lambda s: s["start_time"] or "")
+    return spans
+
+
+def stats(store: Store) -> dict[str, int]:
+    return {
+        "spans": int(store.scalar("SELECT count() FROM spans FINAL") or 0),
+        "traces": int(store.scalar("SELECT uniqExact(TraceId) FROM traces") or 0),
+        "pending_spans": int(store.scalar("SELECT count() FROM pending_spans FINAL") or 0),
+        "open_spans": int(store.scalar(
+            "SELECT count() FROM pending_spans FINAL WHERE (TraceId, SpanId) NOT IN "
+            "(SELECT TraceId, SpanId FROM spans WHERE TraceId IN (SELECT TraceId FROM pending_spans))") or 0),
+    }
