@@ -32,6 +32,8 @@ OTLP_INSERT_SETTINGS = {
     "format_schema_source": "string",
     "format_schema_message_name": "ExportTraceServiceRequest",
     "input_format_protobuf_oneof_presence": 1,
+    # Dedup happens in background merges and FINAL reads; merging inside each insert costs ~40%.
+    "optimize_on_insert": 0,
 }
 
 

@@ -119,44 +119,57 @@ _is_pending = "(a['swarmscope.span_type'] = 'pending' OR a['logfire.span_type'] 
 # For a pending record the stream already carries the real span's identity: its SpanId is the
 # record's parent (the real span) and its ParentSpanId the declared pending parent.
 FLATTEN_SELECT = f"""
-WITH
-    {attributes_map('rs.resource.attributes')} AS r,
-    {attributes_map('s.attributes')} AS a,
-    {_hex_id.format('s.parent_span_id')} AS RawParentSpanId
 SELECT
-    fromUnixTimestamp64Nano(toInt64(s.start_time_unix_nano)) AS Timestamp,
-    lower(hex(s.trace_id)) AS TraceId,
+    fromUnixTimestamp64Nano(toInt64(start_ns)) AS Timestamp,
+    lower(hex(trace_id)) AS TraceId,
     {_is_pending} AS IsPending,
-    if(IsPending, RawParentSpanId, lower(hex(s.span_id))) AS SpanId,
-    if(IsPending, if(match({_pending_parent}, '^0*$'), '', lower({_pending_parent})), RawParentSpanId)
+    if(IsPending, raw_parent_id, lower(hex(span_id))) AS SpanId,
+    if(IsPending, if(match({_pending_parent}, '^0*$'), '', lower({_pending_parent})), raw_parent_id)
         AS ParentSpanId,
-    s.trace_state AS TraceState,
-    s.name AS SpanName,
-    ['Unspecified', 'Internal', 'Server', 'Client', 'Producer', 'Consumer'][s.kind + 1] AS SpanKind,
+    trace_state AS TraceState,
+    name AS SpanName,
+    ['Unspecified', 'Internal', 'Server', 'Client', 'Producer', 'Consumer'][kind + 1] AS SpanKind,
     r['service.name'] AS ServiceName,
     r AS ResourceAttributes,
-    ss.scope.name AS ScopeName,
-    ss.scope.version AS ScopeVersion,
+    scope_name AS ScopeName,
+    scope_version AS ScopeVersion,
     a AS SpanAttributes,
-    if(s.end_time_unix_nano > s.start_time_unix_nano, s.end_time_unix_nano - s.start_time_unix_nano, 0)
-        AS Duration,
-    ['Unset', 'Ok', 'Error'][s.status.code + 1] AS StatusCode,
-    s.status.message AS StatusMessage,
-    arrayMap(e -> fromUnixTimestamp64Nano(toInt64(e.time_unix_nano)), s.events) AS `Events.Timestamp`,
-    arrayMap(e -> e.name, s.events) AS `Events.Name`,
-    arrayMap(e -> {attributes_map('e.attributes')}, s.events) AS `Events.Attributes`,
-    arrayMap(l -> lower(hex(l.trace_id)), s.links) AS `Links.TraceId`,
-    arrayMap(l -> lower(hex(l.span_id)), s.links) AS `Links.SpanId`,
-    arrayMap(l -> l.trace_state, s.links) AS `Links.TraceState`,
-    arrayMap(l -> {attributes_map('l.attributes')}, s.links) AS `Links.Attributes`,
+    if(end_ns > start_ns, end_ns - start_ns, 0) AS Duration,
+    ['Unset', 'Ok', 'Error'][status_code + 1] AS StatusCode,
+    status_message AS StatusMessage,
+    events_time AS `Events.Timestamp`,
+    events_name AS `Events.Name`,
+    events_attributes AS `Events.Attributes`,
+    links_trace_id AS `Links.TraceId`,
+    links_span_id AS `Links.SpanId`,
+    links_trace_state AS `Links.TraceState`,
+    links_attributes AS `Links.Attributes`,
     {_derived_select},
     toUInt64OrNull(arrayFirst(x -> x != '', [a['swarmscope.heartbeat.interval_ms'],
         a['logfire.heartbeat.interval_ms']])) AS HeartbeatIntervalMs
-FROM otlp_ingest
-ARRAY JOIN resource_spans AS rs
-ARRAY JOIN rs.scope_spans AS ss
-ARRAY JOIN ss.spans AS s
-WHERE length(s.trace_id) = 16 AND length(s.span_id) = 8 AND s.trace_id != repeat('\\0', 16)
+FROM (
+    -- Maps are built once here: an alias in the outer query would be re-expanded at every use.
+    SELECT
+        s.trace_id AS trace_id, s.span_id AS span_id, s.trace_state AS trace_state, s.name AS name,
+        s.kind AS kind, s.start_time_unix_nano AS start_ns, s.end_time_unix_nano AS end_ns,
+        s.status.code AS status_code, s.status.message AS status_message,
+        {_hex_id.format('s.parent_span_id')} AS raw_parent_id,
+        ss.scope.name AS scope_name, ss.scope.version AS scope_version,
+        {attributes_map('rs.resource.attributes')} AS r,
+        {attributes_map('s.attributes')} AS a,
+        arrayMap(e -> fromUnixTimestamp64Nano(toInt64(e.time_unix_nano)), s.events) AS events_time,
+        arrayMap(e -> e.name, s.events) AS events_name,
+        arrayMap(e -> {attributes_map('e.attributes')}, s.events) AS events_attributes,
+        arrayMap(l -> lower(hex(l.trace_id)), s.links) AS links_trace_id,
+        arrayMap(l -> lower(hex(l.span_id)), s.links) AS links_span_id,
+        arrayMap(l -> l.trace_state, s.links) AS links_trace_state,
+        arrayMap(l -> {attributes_map('l.attributes')}, s.links) AS links_attributes
+    FROM otlp_ingest
+    ARRAY JOIN resource_spans AS rs
+    ARRAY JOIN rs.scope_spans AS ss
+    ARRAY JOIN ss.spans AS s
+    WHERE length(s.trace_id) = 16 AND length(s.span_id) = 8 AND s.trace_id != repeat('\\0', 16)
+)
 """
 
 _span_names = ", ".join(name for name, _ in SPAN_COLUMNS)
