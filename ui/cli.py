@@ -44,7 +44,8 @@ def serve(argv: list[str]) -> int:
     parser.add_argument("--detect-config", help="detector thresholds (TOML or JSON)")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     try:
         import uvicorn

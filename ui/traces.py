@@ -13,6 +13,11 @@ from swarmscope.schema.store import Store
 from .params import iso
 
 # A span is open while it has a pending record and no finished one.
+ALL_OPEN_SPAN_KEYS = """
+SELECT TraceId, SpanId FROM pending_spans FINAL
+WHERE (TraceId, SpanId) NOT IN
+    (SELECT TraceId, SpanId FROM spans WHERE TraceId IN (SELECT TraceId FROM pending_spans))
+"""
 OPEN_SPANS = """
 SELECT * FROM pending_spans FINAL
 WHERE TraceId IN {ids:Array(String)}
@@ -43,8 +48,7 @@ def list_traces(store: Store, *, service: str | None = None, agent: str | None =
     elif status == "ok":
         having.append("error_count = 0")
     elif status == "open":
-        having.append("TraceId IN (SELECT TraceId FROM pending_spans FINAL WHERE (TraceId, SpanId) NOT IN "
-                      "(SELECT TraceId, SpanId FROM spans WHERE TraceId IN (SELECT TraceId FROM pending_spans)))")
+        having.append(f"TraceId IN (SELECT TraceId FROM ({ALL_OPEN_SPAN_KEYS}))")
     rows = store.rows(f"""
         SELECT TraceId, min(Start) AS start_time, max(End) AS end_time,
             uniqExactMerge(SpanIds) AS span_count, uniqExactMerge(ErrorSpanIds) AS error_count,
@@ -74,7 +78,8 @@ def list_traces(store: Store, *, service: str | None = None, agent: str | None =
 def _open_counts(store: Store, trace_ids: list[str]) -> dict[str, int]:
     if not trace_ids:
         return {}
-    rows = store.rows(f"SELECT TraceId, count() AS n FROM ({OPEN_SPANS}) GROUP BY TraceId", {"ids": trace_ids})
+    rows = store.rows(f"SELECT TraceId, count() AS n FROM ({OPEN_SPANS}) GROUP BY TraceId",
+                      {"ids": trace_ids})
     return {r["TraceId"]: r["n"] for r in rows}
 
 
@@ -136,9 +141,9 @@ def get_trace(store: Store, trace_id: str) -> list[dict[str, Any]] | None:
             "last_seen": None,
             "heartbeat_interval_ms": None,
             "events": [{"time": iso(t), "name": n, "attributes": dict(a)} for t, n, a in
-                       zip(r["Events.Timestamp"], r["Events.Name"], r["Events.Attributes"])],
+                       zip(r["Events.Timestamp"], r["Events.Name"], r["Events.Attributes"], strict=True)],
             "links": [{"trace_id": t, "span_id": s, "attributes": dict(a)} for t, s, a in
-                      zip(r["Links.TraceId"], r["Links.SpanId"], r["Links.Attributes"])],
+                      zip(r["Links.TraceId"], r["Links.SpanId"], r["Links.Attributes"], strict=True)],
         })
         spans.append(span)
     for r in store.rows(OPEN_SPANS + " ORDER BY StartTime", {"ids": [trace_id]}):
@@ -165,7 +170,5 @@ def stats(store: Store) -> dict[str, int]:
         "spans": int(store.scalar("SELECT count() FROM spans FINAL") or 0),
         "traces": int(store.scalar("SELECT uniqExact(TraceId) FROM traces") or 0),
         "pending_spans": int(store.scalar("SELECT count() FROM pending_spans FINAL") or 0),
-        "open_spans": int(store.scalar(
-            "SELECT count() FROM pending_spans FINAL WHERE (TraceId, SpanId) NOT IN "
-            "(SELECT TraceId, SpanId FROM spans WHERE TraceId IN (SELECT TraceId FROM pending_spans))") or 0),
+        "open_spans": int(store.scalar(f"SELECT count() FROM ({ALL_OPEN_SPAN_KEYS})") or 0),
     }
