@@ -1,0 +1,54 @@
+"""The store: migrations, retention, connection URLs."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+from swarmscope.schema.store import Store, discover_migrations, frame
+
+
+def test_migrations_are_versioned_and_idempotent(store):
+    versions = [m.version for m in discover_migrations()]
+    assert versions == sorted(set(versions)) and versions[0] == 1
+    assert store.migrate() == []  # the fixture applied them already
+    rows = store.rows("SELECT Version FROM schema_migrations FINAL ORDER BY Version")
+    applied = [r["Version"] for r in rows]
+    assert applied == versions
+    tables = {r["name"] for r in store.rows("SELECT name FROM system.tables WHERE database = {db:String}",
+                                            {"db": store.database})}
+    assert {"spans", "pending_spans", "traces", "tool_minutes", "otlp_ingest"} <= tables
+
+
+def test_retention_sets_every_ttl(store):
+    store.set_retention(7)
+    for table in ("spans", "pending_spans", "traces", "tool_minutes"):
+        ddl = store.scalar(f"SHOW CREATE TABLE {table}")
+        assert "toIntervalDay(7)" in ddl, table
+    with pytest.raises(ValueError):
+        store.set_retention(0)
+
+
+def test_bad_urls_and_database_names_are_refused():
+    with pytest.raises(ValueError, match="store URL"):
+        Store("postgres://localhost/x")
+    with pytest.raises(ValueError, match="database"):
+        Store("chdb:///tmp/never-created", database="x; DROP TABLE spans")
+
+
+def test_store_flag_splits_url_and_database():
+    from swarmscope.ui.cli import store_url
+
+    url, database = store_url(argparse.Namespace(store="http://u:p@clickhouse:8123/prod", data=None))
+    assert (url, database) == ("http://u:p@clickhouse:8123", "prod")
+    url, database = store_url(argparse.Namespace(store="https://host:8443", data=None))
+    assert (url, database) == ("https://host:8443", "swarmscope")
+
+
+@pytest.mark.parametrize("size", [0, 1, 127, 128, 300, 16384, 2_000_000])
+def test_frame_is_a_varint_length_prefix(size):
+    from google.protobuf.internal.decoder import _DecodeVarint
+
+    framed = frame(b"x" * size)
+    length, offset = _DecodeVarint(framed, 0)
+    assert length == size and len(framed) - offset == size
