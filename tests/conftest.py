@@ -4,7 +4,6 @@ and a real `swarmscope serve` subprocess on free ports."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -19,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+# The SDK tests' fixtures (traced, make_traced) live with their helpers.
+pytest_plugins = ["sdk_helpers"]
 
 
 def free_port() -> int:
@@ -142,5 +144,3 @@ def server_factory(tmp_path: Path) -> Iterator:
 def server(server_factory) -> Server:
     return server_factory()
 
-
-os.environ.setdefault("OTEL_SDK_DISABLED", "false")

@@ -1,5 +1,4 @@
 """The SDK's span shapes and attributes, on an in-memory exporter (no backend needed)."""
-# ruff: noqa: F811 - pytest fixtures imported from sdk_helpers are redefined as arguments
 
 from __future__ import annotations
 
@@ -17,7 +16,6 @@ import pytest
 import swarmscope
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
-from sdk_helpers import make_traced, traced  # noqa: F401 - fixtures
 from swarmscope import _conventions as c
 
 

@@ -1,5 +1,4 @@
 """Configuration and the export path: endpoints, providers, and a collector that is down or slow."""
-# ruff: noqa: F811 - pytest fixtures imported from sdk_helpers are redefined as arguments
 
 from __future__ import annotations
 
@@ -15,7 +14,6 @@ import swarmscope
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from sdk_helpers import make_traced, traced  # noqa: F401 - fixtures
 from swarmscope._bounded import BoundedBatchProcessor
 
 

@@ -1,5 +1,4 @@
 """Pending spans and heartbeats for spans that have not ended, and abandonment at exit."""
-# ruff: noqa: F811 - pytest fixtures imported from sdk_helpers are redefined as arguments
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import swarmscope
 from opentelemetry.trace import StatusCode
-from sdk_helpers import make_traced, parse_spans, traced  # noqa: F401 - fixtures
+from sdk_helpers import parse_spans
 from swarmscope import _conventions as c
 
 HELPERS = str(Path(__file__).with_name("sdk_helpers.py"))
