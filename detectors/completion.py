@@ -1,0 +1,265 @@
+"""phantom_completion and partial_failure: claims of success that the trace contradicts.
+
+A *claim* is a finished span with `task.status = completed`, or an agent span with status Ok, that
+is not itself an error.
+
+- phantom_completion: the claim's own evidence says otherwise (a non-zero `evidence.exit_code`,
+  `evidence.validation.passed = false`, a declared `evidence.test_command` that never ran, a
+  confidence under `min_confidence`), or agents that did the same task on the same input disagree
+  on the output (`output.hash`).
+- partial_failure: a claim whose descendant failed (status Error, timed out, task failed/abandoned)
+  without being recovered by a later successful attempt of the same tool call, ended more than
+  `end_slack_s` after it, or is still open: it finished on partial results.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from .model import Finding, common
+from .sweep import Sweep
+
+CLAIM = "(StatusCode != 'Error' AND (TaskStatus = 'completed' OR (Operation = 'invoke_agent' AND StatusCode = 'Ok')))"
+
+PHANTOM_SQL = f"""
+SELECT TraceId, SpanId, any(SpanName) AS name, any(AgentId) AS agent, any(RunId) AS run_id,
+    any(TaskId) AS task_id, any(StatusCode) AS status, any(TaskStatus) AS task_status,
+    any(ExitCode) AS exit_code, any(ValidationPassed) AS validation, any(TestCommand) AS test_command,
+    any(Confidence) AS confidence
+FROM spans
+WHERE {{scope}} AND {CLAIM}
+  AND ((ExitCode IS NOT NULL AND ExitCode != 0) OR ValidationPassed = false
+       OR (TestCommand != '' AND ExitCode IS NULL AND ValidationPassed IS NULL)
+       OR Confidence < {{max_min_confidence:Float64}})
+GROUP BY TraceId, SpanId
+"""
+
+# Where a test command shows up as having run: a span recording it as its own evidence (with a
+# result), or a process/tool span carrying it as its command line or arguments.
+COMMAND_RAN_SQL = """
+SELECT TraceId, cmd, groupUniqArray(SpanId) AS span_ids
+FROM spans
+ARRAY JOIN [TestCommand, SpanAttributes['process.command_line'],
+            SpanAttributes['process.command'], SpanAttributes['gen_ai.tool.call.arguments']] AS cmd
+WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND TraceId IN {traces:Array(String)}
+  AND cmd != '' AND (cmd IN {cmds:Array(String)} OR multiSearchAny(cmd, {cmds:Array(String)}))
+GROUP BY TraceId, cmd
+"""
+
+DISAGREE_SQL = f"""
+SELECT TaskId, InputHash,
+    groupArray((AgentId, OutputHash, TraceId, SpanId, RunId)) AS runs
+FROM spans
+WHERE Timestamp >= fromUnixTimestamp64Milli({{since_ms:Int64}}) AND {CLAIM}
+  AND TaskId != '' AND InputHash != '' AND OutputHash != '' AND AgentId != ''
+  AND (TaskId, InputHash) IN (
+      SELECT TaskId, InputHash FROM spans WHERE {{scope}} AND TaskId != '' AND InputHash != '' AND OutputHash != '')
+GROUP BY TaskId, InputHash
+HAVING uniqExact(AgentId) > 1 AND uniqExact(OutputHash) > 1
+"""
+
+
+def detect_phantom_completions(sweep: Sweep) -> list[Finding]:
+    cfg = sweep.config
+    scope, params = sweep.scope()
+    bounds = [cfg.get("phantom_completion", "min_confidence"),
+              *cfg.overrides("phantom_completion", "min_confidence", "agents").values(),
+              *cfg.overrides("phantom_completion", "min_confidence", "tools").values()]
+    rows = sweep.store.rows(PHANTOM_SQL.replace("{scope}", scope),
+                            {**params, "max_min_confidence": max(bounds)})
+    # Which declared test commands never ran?
+    unverified = [r for r in rows if r["test_command"] and r["exit_code"] is None and r["validation"] is None]
+    ran: dict[tuple[str, str], set[str]] = defaultdict(set)
+    if unverified:
+        for r in sweep.store.rows(COMMAND_RAN_SQL, {
+            "since_ms": sweep.since_ms, "traces": sorted({r["TraceId"] for r in unverified}),
+            "cmds": sorted({r["test_command"] for r in unverified}),
+        }):
+            for claim in unverified:
+                if claim["TraceId"] == r["TraceId"] and claim["test_command"] in r["cmd"]:
+                    ran[(claim["TraceId"], claim["test_command"])].update(r["span_ids"])
+
+    findings = []
+    for r in rows:
+        reasons = []
+        agent = r["agent"] or None
+        if r["exit_code"] is not None and r["exit_code"] != 0:
+            reasons.append({"check": "exit_code", "value": r["exit_code"], "expected": 0})
+        if r["validation"] is False:
+            reasons.append({"check": "validation.passed", "value": False, "expected": True})
+        if r["test_command"] and r["exit_code"] is None and r["validation"] is None:
+            others = ran.get((r["TraceId"], r["test_command"]), set()) - {r["SpanId"]}
+            if not others:
+                reasons.append({"check": "test_command", "value": r["test_command"],
+                                "expected": "a span in the trace that ran it, or its exit code"})
+        min_conf = cfg.get("phantom_completion", "min_confidence", agent=agent)
+        if r["confidence"] is not None and r["confidence"] < min_conf:
+            reasons.append({"check": "confidence", "value": r["confidence"], "threshold": min_conf})
+        if not reasons:
+            continue
+        who = r["agent"] or r["name"]
+        findings.append(Finding(
+            kind="phantom_completion",
+            key=f"{r['TraceId']}/{r['SpanId']}",
+            severity="error" if any(x["check"] != "confidence" for x in reasons) else "warning",
+            summary=f"{who} reported {r['task_status'] or r['status']} but "
+                    + "; ".join(_reason_text(x) for x in reasons),
+            evidence={"span": {"trace_id": r["TraceId"], "span_id": r["SpanId"], "name": r["name"],
+                               "agent_id": agent, "task_id": r["task_id"] or None, "status": r["status"],
+                               "task_status": r["task_status"] or None},
+                      "contradictions": reasons},
+            trace_id=r["TraceId"], run_id=r["run_id"], span_ids=[r["SpanId"]], agent_ids=[r["agent"]],
+        ))
+    findings.extend(_disagreements(sweep))
+    return findings
+
+
+def _reason_text(reason: dict) -> str:
+    check = reason["check"]
+    if check == "exit_code":
+        return f"its exit code was {reason['value']}"
+    if check == "validation.passed":
+        return "its validation failed"
+    if check == "test_command":
+        return f"its test command {reason['value']!r} never ran"
+    return f"its confidence {reason['value']:.2f} is under {reason['threshold']:.2f}"
+
+
+def _disagreements(sweep: Sweep) -> list[Finding]:
+    scope, params = sweep.scope()
+    rows = sweep.store.rows(DISAGREE_SQL.replace("{scope}", scope), params)
+    findings = []
+    for r in rows:
+        runs = sorted(set(r["runs"]))
+        by_output: dict[str, list[str]] = defaultdict(list)
+        for agent, output, *_ in runs:
+            if agent not in by_output[output]:
+                by_output[output].append(agent)
+        findings.append(Finding(
+            kind="phantom_completion",
+            key=f"disagree/{r['TaskId']}/{r['InputHash']}",
+            severity="warning",
+            summary=f"{len({x[0] for x in runs})} agents completed task {r['TaskId']} on the same input "
+                    f"with {len(by_output)} different outputs",
+            evidence={"check": "disagreement", "task_id": r["TaskId"], "input_hash": r["InputHash"],
+                      "outputs": {output: agents for output, agents in by_output.items()},
+                      "spans": [{"agent_id": a, "output_hash": o, "trace_id": t, "span_id": s, "run_id": ru}
+                                for a, o, t, s, ru in runs[:50]]},
+            trace_id=common(x[2] for x in runs), run_id=common(x[4] for x in runs),
+            span_ids=[x[3] for x in runs], agent_ids=[x[0] for x in runs],
+        ))
+    return findings
+
+
+# ---- partial_failure ------------------------------------------------------------------------
+
+# Per trace in scope that has a claim: the span tree as arrays, then for every failed or late span
+# the chain of its ancestors (arrayFold walks ParentSpanId up to 32 levels) and the claims on it.
+PARTIAL_SQL = f"""
+WITH {{slack_ns:Int64}} AS slack
+SELECT TraceId, ids, names, agents, runs, failed, pairs
+FROM (
+    SELECT TraceId, ids, names, agents, runs, failed,
+        arrayMap(i -> (i, arrayFold((acc, x) -> if(acc[-1] = 0, acc,
+                 arrayPushBack(acc, toUInt32(indexOf(ids, parents[acc[-1]])))), range(32), [toUInt32(i)])),
+            arrayFilter(i -> (failed[i] AND NOT arrayExists(j -> parents[j] = parents[i] AND tools[j] = tools[i]
+                                  AND calls[j] = calls[i] AND attempts[j] > attempts[i] AND NOT failed[j],
+                                  arrayEnumerate(ids)))
+                             OR (indexOf(ids, parents[i]) > 0 AND ends[i] > ends[indexOf(ids, parents[i])] + slack),
+                         arrayEnumerate(ids))) AS chains,
+        arrayFilter(p -> p.2 > 0, arrayFlatten(arrayMap(c -> arrayMap(j -> (c.1, j), arrayPopFront(c.2)), chains)))
+            AS candidate_pairs,
+        arrayFilter(p -> claims[p.2] AND (failed[p.1] OR ends[p.1] > ends[p.2] + slack), candidate_pairs) AS pairs
+    FROM (
+        SELECT TraceId,
+            groupArray(SpanId) AS ids, groupArray(ParentSpanId) AS parents, groupArray(SpanName) AS names,
+            groupArray(AgentId) AS agents, groupArray(RunId) AS runs, groupArray(ToolName) AS tools,
+            groupArray(ToolCallId) AS calls, groupArray(Attempt) AS attempts,
+            groupArray(toUnixTimestamp64Nano(Timestamp) + toInt64(Duration)) AS ends,
+            groupArray(StatusCode = 'Error' OR TimedOut = 1 OR TaskStatus IN ('failed', 'abandoned', 'timeout'))
+                AS failed,
+            groupArray({CLAIM}) AS claims
+        FROM spans
+        WHERE {{scope}}
+        GROUP BY TraceId
+        HAVING max({CLAIM}) = 1 AND count() > 1
+    )
+)
+WHERE notEmpty(pairs)
+"""
+
+# Finished spans of the traces where an open span's parent is not open (it may have ended).
+TREE_SQL = """
+SELECT TraceId, SpanId, any(ParentSpanId) AS parent, any(SpanName) AS name, any(AgentId) AS agent,
+    any(RunId) AS run_id,
+    max(StatusCode != 'Error' AND (TaskStatus = 'completed' OR (Operation = 'invoke_agent' AND StatusCode = 'Ok')))
+        AS claim
+FROM spans
+WHERE TraceId IN {traces:Array(String)} AND Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64})
+GROUP BY TraceId, SpanId
+"""
+
+
+def detect_partial_failures(sweep: Sweep) -> list[Finding]:
+    slack_ns = int(sweep.config.get("partial_failure", "end_slack_s") * 1e9)
+    scope, params = sweep.scope()
+    # claim span -> {trace, failed descendants}
+    per_trace: dict[str, dict] = {}
+    for r in sweep.store.rows(PARTIAL_SQL.replace("{scope}", scope), {**params, "slack_ns": slack_ns}):
+        ids, names, agents, runs, failed = r["ids"], r["names"], r["agents"], r["runs"], r["failed"]
+        entry = per_trace.setdefault(r["TraceId"], {"claims": {}, "bad": {}, "run": common(runs)})
+        for bad_i, claim_i in r["pairs"]:
+            entry["claims"][ids[claim_i - 1]] = (names[claim_i - 1], agents[claim_i - 1])
+            entry["bad"][ids[bad_i - 1]] = {"span_id": ids[bad_i - 1], "name": names[bad_i - 1],
+                                            "agent_id": agents[bad_i - 1] or None,
+                                            "state": "failed" if failed[bad_i - 1] else "ended_after_it"}
+    _open_descendants(sweep, per_trace)
+
+    findings = []
+    for trace_id, entry in per_trace.items():
+        claims = entry["claims"]
+        if not claims:
+            continue
+        bad = list(entry["bad"].values())
+        claim_names = [name for name, _ in claims.values()]
+        findings.append(Finding(
+            kind="partial_failure",
+            key=trace_id,
+            severity="warning",
+            summary=f"{', '.join(claim_names[:3])} ended successfully while {len(bad)} of its descendant(s) "
+                    f"failed or had not finished ({', '.join(b['name'] for b in bad[:3])})",
+            evidence={"claims": [{"span_id": s, "name": n, "agent_id": a or None} for s, (n, a) in claims.items()],
+                      "descendants": bad[:50], "descendant_count": len(bad),
+                      "end_slack_ms": slack_ns // 1_000_000},
+            trace_id=trace_id, run_id=entry["run"],
+            span_ids=[*claims, *(b["span_id"] for b in bad)],
+            agent_ids=[*(a for _, a in claims.values()), *(b["agent_id"] or "" for b in bad)],
+        ))
+    return findings
+
+
+def _open_descendants(sweep: Sweep, per_trace: dict[str, dict]) -> None:
+    """Open spans whose parent is not open: if an ancestor already ended as a claim, it ended on them."""
+    open_spans = sweep.open_spans()
+    open_ids = {(s.trace_id, s.span_id) for s in open_spans}
+    orphans = [s for s in open_spans if s.parent_span_id and (s.trace_id, s.parent_span_id) not in open_ids]
+    if sweep.traces is not None:
+        in_scope = set(sweep.traces)
+        orphans = [s for s in orphans if s.trace_id in in_scope]
+    if not orphans:
+        return
+    since = min(sweep.since_ms, min(s.start_ms for s in orphans) - 3_600_000)
+    tree: dict[tuple[str, str], dict] = {}
+    for r in sweep.store.rows(TREE_SQL, {"traces": sorted({s.trace_id for s in orphans}), "since_ms": since}):
+        tree[(r["TraceId"], r["SpanId"])] = r
+    for span in orphans:
+        node = tree.get((span.trace_id, span.parent_span_id))
+        for _ in range(64):
+            if node is None:
+                break
+            if node["claim"]:
+                entry = per_trace.setdefault(span.trace_id, {"claims": {}, "bad": {}, "run": node["run_id"]})
+                entry["claims"][node["SpanId"]] = (node["name"], node["agent"])
+                entry["bad"][span.span_id] = {"span_id": span.span_id, "name": span.name,
+                                              "agent_id": span.agent_id or None, "state": "still_open"}
+            node = tree.get((span.trace_id, node["parent"])) if node["parent"] else None

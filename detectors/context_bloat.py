@@ -1,0 +1,109 @@
+"""context_bloat: the context an agent is given outgrows what it can use.
+
+- over budget: a span's input tokens exceed its declared `swarmscope.context.budget_tokens`
+  (one finding per agent per trace, listing the spans);
+- growth: along consecutive agent spans of one trace, in hand-off (start) order, input tokens never
+  shrink over at least `min_chain` agents and grow by at least `growth_factor`, ending above
+  `min_tokens`: every hand-off passes everything on.
+"""
+
+from __future__ import annotations
+
+from .model import Finding
+from .sweep import Sweep
+
+BUDGET_SQL = """
+SELECT TraceId, agent AS AgentId, any(run) AS run_id,
+    groupArray((SpanId, name, tokens, budget)) AS over
+FROM (
+    SELECT TraceId, SpanId, any(AgentId) AS agent, any(RunId) AS run, any(SpanName) AS name,
+        max(InputTokens) AS tokens, max(ContextBudgetTokens) AS budget
+    FROM spans
+    WHERE {scope} AND ContextBudgetTokens > 0 AND InputTokens > ContextBudgetTokens
+    GROUP BY TraceId, SpanId
+)
+GROUP BY TraceId, agent
+"""
+
+GROWTH_SQL = """
+SELECT TraceId, any(run) AS run_id,
+    arraySort(x -> x.1, groupArray((t_ns, SpanId, agent, tokens))) AS chain
+FROM (
+    SELECT TraceId, SpanId, any(RunId) AS run, any(AgentId) AS agent, max(InputTokens) AS tokens,
+        toUnixTimestamp64Nano(any(Timestamp)) AS t_ns
+    FROM spans
+    WHERE {scope} AND Operation = 'invoke_agent' AND InputTokens > 0
+    GROUP BY TraceId, SpanId
+)
+GROUP BY TraceId
+HAVING count() >= {min_chain:UInt64} AND max(tokens) >= {min_tokens:UInt64}
+   AND max(tokens) >= {factor:Float64} * min(tokens)
+"""
+
+
+def longest_growth(tokens: list[int]) -> tuple[int, int]:
+    """(start, end) indexes of the non-decreasing run with the largest growth ratio."""
+    best, best_ratio = (0, 0), 0.0
+    start = 0
+    for i in range(1, len(tokens) + 1):
+        if i == len(tokens) or tokens[i] < tokens[i - 1]:
+            ratio = tokens[i - 1] / max(1, tokens[start])
+            if i - 1 > start and ratio > best_ratio:
+                best, best_ratio = (start, i - 1), ratio
+            start = i
+    return best
+
+
+def detect_context_bloat(sweep: Sweep) -> list[Finding]:
+    cfg = sweep.config
+    scope, params = sweep.scope()
+    findings = []
+    for r in sweep.store.rows(BUDGET_SQL.replace("{scope}", scope), params):
+        over = r["over"]
+        worst = max(over, key=lambda x: x[2] / x[3])
+        who = r["AgentId"] or worst[1]
+        findings.append(Finding(
+            kind="context_bloat",
+            key=f"budget/{r['TraceId']}/{r['AgentId']}",
+            severity="warning",
+            summary=f"{who} was given {worst[2]} input tokens against a budget of {worst[3]} "
+                    f"({len(over)} span(s) over budget)",
+            evidence={"check": "budget", "spans": [{"span_id": s, "name": n, "input_tokens": t, "budget_tokens": b}
+                                                   for s, n, t, b in over[:50]]},
+            trace_id=r["TraceId"], run_id=r["run_id"], span_ids=[x[0] for x in over], agent_ids=[r["AgentId"]],
+        ))
+
+    min_chain = min([cfg.get("context_bloat", "min_chain"),
+                     *cfg.overrides("context_bloat", "min_chain", "agents").values()])
+    min_tokens = min([cfg.get("context_bloat", "min_tokens"),
+                      *cfg.overrides("context_bloat", "min_tokens", "agents").values()])
+    factor = min([cfg.get("context_bloat", "growth_factor"),
+                  *cfg.overrides("context_bloat", "growth_factor", "agents").values()])
+    rows = sweep.store.rows(GROWTH_SQL.replace("{scope}", scope), {
+        **params, "min_chain": int(min_chain), "min_tokens": int(min_tokens), "factor": factor})
+    for r in rows:
+        chain = r["chain"]
+        start, end = longest_growth([c[3] for c in chain])
+        last_agent = chain[end][2] or None
+        length = end - start + 1
+        ratio = chain[end][3] / max(1, chain[start][3])
+        if (length < cfg.get("context_bloat", "min_chain", agent=last_agent)
+                or ratio < cfg.get("context_bloat", "growth_factor", agent=last_agent)
+                or chain[end][3] < cfg.get("context_bloat", "min_tokens", agent=last_agent)):
+            continue
+        links = chain[start:end + 1]
+        findings.append(Finding(
+            kind="context_bloat",
+            key=f"growth/{r['TraceId']}",
+            severity="warning",
+            summary=f"input tokens grew {ratio:.1f}x along {length} agents "
+                    f"({' -> '.join(f'{c[2]} {c[3]}' for c in links[:6])})",
+            evidence={"check": "growth", "ratio": round(ratio, 2),
+                      "chain": [{"span_id": s, "agent_id": a, "input_tokens": t} for _, s, a, t in links],
+                      "thresholds": {"growth_factor": cfg.get("context_bloat", "growth_factor", agent=last_agent),
+                                     "min_chain": cfg.get("context_bloat", "min_chain", agent=last_agent),
+                                     "min_tokens": cfg.get("context_bloat", "min_tokens", agent=last_agent)}},
+            trace_id=r["TraceId"], run_id=r["run_id"], span_ids=[c[1] for c in links],
+            agent_ids=[c[2] for c in links],
+        ))
+    return findings

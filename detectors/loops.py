@@ -1,0 +1,66 @@
+"""loop: one agent receives the same input (`swarmscope.input.hash`) again and again in one run.
+
+Counts finished and still-open agent spans alike, so a loop is seen while the run goes on. A run is
+`swarmscope.run.id` (else the trace). Fires at `max_repeats` identical inputs (per-agent override).
+"""
+
+from __future__ import annotations
+
+from .model import Finding
+from .sweep import Sweep
+
+LOOP_SQL = """
+SELECT run, AgentId, InputHash, groupUniqArray((TraceId, SpanId, t_ms)) AS spans
+FROM (
+    SELECT if(RunId != '', RunId, TraceId) AS run, AgentId, InputHash, TraceId, SpanId,
+        toUnixTimestamp64Milli(Timestamp) AS t_ms
+    FROM spans
+    WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64})
+      AND Operation = 'invoke_agent' AND InputHash != '' AND AgentId != ''
+    UNION ALL
+    SELECT if(RunId != '', RunId, TraceId) AS run, AgentId, InputHash, TraceId, SpanId,
+        toUnixTimestamp64Milli(StartTime) AS t_ms
+    FROM pending_spans
+    WHERE StartTime >= fromUnixTimestamp64Milli({since_ms:Int64})
+      AND Operation = 'invoke_agent' AND InputHash != '' AND AgentId != ''
+)
+WHERE (run, AgentId, InputHash) IN (
+    SELECT if(RunId != '', RunId, TraceId), AgentId, InputHash FROM spans
+    WHERE {scope} AND Operation = 'invoke_agent' AND InputHash != ''
+    UNION ALL
+    SELECT if(RunId != '', RunId, TraceId), AgentId, InputHash FROM pending_spans
+    WHERE {pending_scope} AND Operation = 'invoke_agent' AND InputHash != '')
+GROUP BY run, AgentId, InputHash
+HAVING length(spans) >= {min_repeats:UInt64}
+"""
+
+
+def detect_loops(sweep: Sweep) -> list[Finding]:
+    cfg = sweep.config
+    scope, params = sweep.scope()
+    pending_scope, _ = sweep.scope("StartTime")
+    least = min([cfg.get("loop", "max_repeats"), *cfg.overrides("loop", "max_repeats", "agents").values()])
+    rows = sweep.store.rows(LOOP_SQL.replace("{scope}", scope).replace("{pending_scope}", pending_scope),
+                            {**params, "min_repeats": int(least)})
+    findings = []
+    for r in rows:
+        agent = r["AgentId"]
+        limit = cfg.get("loop", "max_repeats", agent=agent)
+        spans = sorted(r["spans"], key=lambda x: x[2])
+        if len(spans) < limit:
+            continue
+        is_run = not (len(r["run"]) == 32 and r["run"] == spans[0][0])
+        findings.append(Finding(
+            kind="loop",
+            key=f"{r['run']}/{agent}/{r['InputHash']}",
+            severity="warning",
+            summary=f"{agent} received the same input {len(spans)} times in one "
+                    f"{'run' if is_run else 'trace'}: it is going round in circles",
+            evidence={"agent_id": agent, "input_hash": r["InputHash"], "repeats": len(spans),
+                      "threshold": limit, "run_id": r["run"] if is_run else None,
+                      "spans": [{"trace_id": t, "span_id": s, "time_ms": ms} for t, s, ms in spans[:50]]},
+            trace_id=spans[0][0] if len({s[0] for s in spans}) == 1 else "",
+            run_id=r["run"] if is_run else "",
+            span_ids=[s[1] for s in spans], agent_ids=[agent],
+        ))
+    return findings

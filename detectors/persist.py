@@ -1,0 +1,98 @@
+"""Findings in the store: one row per condition, rewritten (not appended) as it persists or clears.
+
+- a condition seen again keeps its id and first_seen; last_seen moves (rewritten at most every
+  `touch_interval_s` unless something else about it changed);
+- an open finding of a live kind that a sweep no longer sees is resolved (status, resolved_at);
+- a resolved condition that comes back is reopened (same id, same first_seen).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .model import Finding
+
+COLUMNS = ["Id", "Kind", "Key", "Severity", "TraceId", "RunId", "SpanIds", "AgentIds", "Summary", "Evidence",
+           "FirstSeen", "LastSeen", "Status", "ResolvedAt", "Version"]
+
+SELECT_FINDINGS = """
+SELECT Id, Kind, Key, Severity, TraceId, RunId, SpanIds, AgentIds, Summary, Evidence,
+    toUnixTimestamp64Milli(FirstSeen) AS first_ms, toUnixTimestamp64Milli(LastSeen) AS last_ms,
+    Status, if(ResolvedAt IS NULL, NULL, toUnixTimestamp64Milli(assumeNotNull(ResolvedAt))) AS resolved_ms
+FROM findings FINAL
+"""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_version_lock = threading.Lock()
+_last_version = 0
+
+
+def _version() -> int:
+    global _last_version
+    with _version_lock:
+        _last_version = max(time.time_ns(), _last_version + 1)
+        return _last_version
+
+
+def _dt(ms: int | None) -> datetime | None:
+    return None if ms is None else _EPOCH + timedelta(milliseconds=ms)
+
+
+def row_to_finding(row: dict[str, Any]) -> Finding:
+    finding = Finding(kind=row["Kind"], key=row["Key"], severity=row["Severity"], summary=row["Summary"],
+                      evidence=json.loads(row["Evidence"]) if row["Evidence"] else {},
+                      trace_id=row["TraceId"], run_id=row["RunId"], span_ids=list(row["SpanIds"]),
+                      agent_ids=list(row["AgentIds"]), first_seen_ms=row["first_ms"], last_seen_ms=row["last_ms"],
+                      status=row["Status"], resolved_at_ms=row["resolved_ms"])
+    return finding
+
+
+def load(store, ids: list[str], open_kinds: list[str]) -> dict[str, Finding]:
+    rows = store.rows(SELECT_FINDINGS + " WHERE Id IN {ids:Array(String)} OR (Status = 'open' AND Kind IN {kinds:Array(String)})",
+                      {"ids": ids, "kinds": open_kinds})
+    return {r["Id"]: row_to_finding(r) for r in rows}
+
+
+def _row(f: Finding) -> list[Any]:
+    return [f.id, f.kind, f.key, f.severity, f.trace_id, f.run_id, f.span_ids, f.agent_ids, f.summary,
+            json.dumps(f.evidence, default=str, sort_keys=True), _dt(f.first_seen_ms), _dt(f.last_seen_ms),
+            f.status, _dt(f.resolved_at_ms), _version()]
+
+
+def save(store, detected: list[Finding], resolvable_kinds: list[str], now_ms: int,
+         touch_interval_ms: int) -> tuple[list[Finding], list[Finding]]:
+    """Merge this sweep's findings into the table. Returns (detected with their stored state, resolved)."""
+    # Several detectors may report one condition in one sweep; the last one wins.
+    unique = {f.id: f for f in detected}
+    previous = load(store, list(unique), resolvable_kinds)
+    writes: list[Finding] = []
+    for f in unique.values():
+        before = previous.get(f.id)
+        if before is not None and before.status == "open":
+            f.first_seen_ms = before.first_seen_ms
+            changed = (f.severity != before.severity or f.span_ids != before.span_ids
+                       or f.agent_ids != before.agent_ids)
+            if changed or now_ms - (before.last_seen_ms or 0) >= touch_interval_ms:
+                f.last_seen_ms = now_ms
+                writes.append(f)
+            else:
+                f.last_seen_ms = before.last_seen_ms
+        else:
+            f.first_seen_ms = before.first_seen_ms if before is not None else now_ms
+            f.last_seen_ms = now_ms
+            writes.append(f)
+        f.status, f.resolved_at_ms = "open", None
+    resolved = []
+    for fid, before in previous.items():
+        if fid in unique or before.status != "open" or before.kind not in resolvable_kinds:
+            continue
+        before.status, before.resolved_at_ms = "resolved", now_ms
+        resolved.append(before)
+        writes.append(before)
+    if writes:
+        store.client.insert("findings", [_row(f) for f in writes], column_names=COLUMNS)
+    return list(unique.values()), resolved

@@ -1,0 +1,123 @@
+"""retry_storm and duplicate_execution: what retries do to a tool and to its side effects.
+
+- retry_storm: within `window_s`, at least `min_retries` retries (`swarmscope.attempt` > 1) of one
+  tool from at least `min_agents` agents. Retries with backoff and jitter spread out and stay under
+  it; agents retrying in lock step do not. Looked for in the last `lookback_s`; resolves when the
+  storm has left that window.
+- duplicate_execution: one `swarmscope.idempotency_key` completed (did not fail) more than once for
+  one tool: the side effect ran twice. A deliberate re-run uses a new key and is not flagged.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from .model import Finding, common
+from .sweep import Sweep
+
+STORM_SQL = """
+SELECT ToolName, max(n) AS peak, argMax(agent_list, n) AS peak_agents, argMax(t_ms, n) AS peak_start_ms,
+    argMax(traces, n) AS peak_traces, min(t_ms) AS first_ms, max(t_ms) AS last_ms
+FROM (
+    SELECT ToolName, t_ms,
+        count() OVER w AS n,
+        groupUniqArray(agent) OVER w AS agent_list,
+        groupUniqArray(trace) OVER w AS traces
+    FROM (
+        SELECT ToolName, SpanId, any(TraceId) AS trace,
+            if(any(AgentId) != '', any(AgentId), concat('service:', any(ServiceName))) AS agent,
+            toUnixTimestamp64Milli(any(Timestamp)) AS t_ms
+        FROM spans
+        WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND ToolName != '' AND Attempt > 1
+          AND ({all_tools:UInt8} OR ToolName IN {tools:Array(String)})
+          AND ToolName NOT IN {exclude:Array(String)}
+        GROUP BY ToolName, SpanId
+    )
+    WINDOW w AS (PARTITION BY ToolName ORDER BY t_ms RANGE BETWEEN CURRENT ROW AND {window_ms:UInt64} FOLLOWING)
+)
+WHERE n >= {min_retries:UInt64} AND length(agent_list) >= {min_agents:UInt64}
+GROUP BY ToolName
+"""
+
+
+def detect_retry_storms(sweep: Sweep) -> list[Finding]:
+    cfg = sweep.config
+    since = sweep.now_ms - int(cfg.get("retry_storm", "lookback_s") * 1000)
+    default_window = cfg.get("retry_storm", "window_s")
+    per_tool_window = cfg.overrides("retry_storm", "window_s", "tools")
+    min_retries = min([cfg.get("retry_storm", "min_retries"),
+                       *cfg.overrides("retry_storm", "min_retries", "tools").values()])
+    min_agents = min([cfg.get("retry_storm", "min_agents"),
+                      *cfg.overrides("retry_storm", "min_agents", "tools").values()])
+    passes = [(default_window, True, [], sorted(per_tool_window))]
+    for tool, window in per_tool_window.items():
+        passes.append((window, False, [tool], []))
+    findings = []
+    for window_s, all_tools, tools, exclude in passes:
+        rows = sweep.store.rows(STORM_SQL, {
+            "since_ms": since, "all_tools": int(all_tools), "tools": tools, "exclude": exclude,
+            "window_ms": int(window_s * 1000), "min_retries": int(min_retries), "min_agents": int(min_agents),
+        })
+        for r in rows:
+            tool = r["ToolName"]
+            need_retries = cfg.get("retry_storm", "min_retries", tool=tool)
+            need_agents = cfg.get("retry_storm", "min_agents", tool=tool)
+            if r["peak"] < need_retries or len(r["peak_agents"]) < need_agents:
+                continue
+            agents = sorted(r["peak_agents"])
+            findings.append(Finding(
+                kind="retry_storm",
+                key=tool,
+                severity="error" if r["peak"] >= 3 * need_retries else "warning",
+                summary=f"retry storm on {tool}: {r['peak']} retries from {len(agents)} agents within "
+                        f"{window_s:g} s (no backoff or jitter)",
+                evidence={"tool": tool, "peak_retries": r["peak"], "window_s": window_s,
+                          "peak_window_start_ms": r["peak_start_ms"], "agents": agents,
+                          "trace_ids": sorted(r["peak_traces"])[:50],
+                          "thresholds": {"min_retries": need_retries, "min_agents": need_agents},
+                          "first_storm_retry_ms": r["first_ms"], "last_storm_retry_ms": r["last_ms"]},
+                trace_id=common(r["peak_traces"]), agent_ids=agents,
+            ))
+    return findings
+
+
+DUPLICATE_SQL = """
+SELECT IdempotencyKey, ToolName, groupArray((trace, SpanId, agent, run, t_ms, attempt)) AS runs
+FROM (
+    SELECT IdempotencyKey, ToolName, SpanId, any(TraceId) AS trace, any(AgentId) AS agent,
+        any(RunId) AS run, toUnixTimestamp64Milli(any(Timestamp)) AS t_ms, max(Attempt) AS attempt
+    FROM spans
+    WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND IdempotencyKey != ''
+      AND StatusCode != 'Error' AND TimedOut = 0 AND TaskStatus NOT IN ('failed', 'abandoned', 'partial', 'timeout')
+      AND IdempotencyKey IN (SELECT IdempotencyKey FROM spans WHERE {scope} AND IdempotencyKey != '')
+    GROUP BY IdempotencyKey, ToolName, SpanId
+)
+GROUP BY IdempotencyKey, ToolName
+HAVING count() > 1
+"""
+
+
+def detect_duplicate_executions(sweep: Sweep) -> list[Finding]:
+    scope, params = sweep.scope()
+    since = min(sweep.since_ms, sweep.now_ms - int(sweep.config.get("duplicate_execution", "lookback_s") * 1000))
+    findings = []
+    for r in sweep.store.rows(DUPLICATE_SQL.replace("{scope}", scope), {**params, "since_ms": since}):
+        runs = sorted(r["runs"], key=lambda x: x[4])
+        what = r["ToolName"] or "operation"
+        by_agent: dict[str, int] = defaultdict(int)
+        for run in runs:
+            by_agent[run[2]] += 1
+        findings.append(Finding(
+            kind="duplicate_execution",
+            key=f"{r['IdempotencyKey']}/{r['ToolName']}",
+            severity="error",
+            summary=f"{what} completed {len(runs)} times with one idempotency key "
+                    f"{r['IdempotencyKey'][:40]!r}: its side effect ran more than once",
+            evidence={"idempotency_key": r["IdempotencyKey"], "tool": r["ToolName"] or None,
+                      "completions": [{"trace_id": t, "span_id": s, "agent_id": a or None, "run_id": ru or None,
+                                       "time_ms": ms, "attempt": att} for t, s, a, ru, ms, att in runs[:50]],
+                      "count": len(runs)},
+            trace_id=common(x[0] for x in runs), run_id=common(x[3] for x in runs),
+            span_ids=[x[1] for x in runs], agent_ids=[x[2] for x in runs],
+        ))
+    return findings

@@ -1,0 +1,186 @@
+"""Detection sweeps: once (`swarmscope detect`) or continuously (DetectionLoop inside `swarmscope serve`).
+
+A *full* sweep looks at every trace in the window (`lookback_s`, or `--since`). A continuous loop
+does one full sweep, then incremental ones: the finished-span detectors only revisit traces that
+received spans (or heartbeats) since the previous sweep (found through the InsertedAt skip index),
+while the open-span detectors (stalled waits, heartbeats, the wait-for graph) always look at every
+open span, which is what they are about.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from . import completion, context_bloat, drift, liveness, loops, persist, retries, waitgraph
+from .config import DetectorConfig
+from .model import LIVE_KINDS, Finding
+from .sweep import Sweep
+from .util import now_ms
+
+log = logging.getLogger("swarmscope.detectors")
+
+
+@dataclass(frozen=True)
+class Detector:
+    kind: str
+    detect: Callable[[Sweep], list[Finding]]
+    open_spans_only: bool = False  # runs over all open spans, not the traces in scope
+
+
+DETECTORS = [
+    Detector("lost_heartbeat", liveness.detect_lost_heartbeats, open_spans_only=True),
+    Detector("stalled_wait", liveness.detect_stalled_waits, open_spans_only=True),
+    Detector("deadlock", waitgraph.detect_deadlocks, open_spans_only=True),
+    Detector("phantom_completion", completion.detect_phantom_completions),
+    Detector("partial_failure", completion.detect_partial_failures),
+    Detector("retry_storm", retries.detect_retry_storms, open_spans_only=True),  # its own recent window
+    Detector("duplicate_execution", retries.detect_duplicate_executions),
+    Detector("context_bloat", context_bloat.detect_context_bloat),
+    Detector("loop", loops.detect_loops),
+    Detector("drift", drift.detect_drift, open_spans_only=True),  # its own windows
+]
+
+
+@dataclass
+class SweepResult:
+    findings: list[Finding] = field(default_factory=list)  # conditions present now
+    resolved: list[Finding] = field(default_factory=list)  # conditions that cleared in this sweep
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    traces_in_scope: int | None = None  # None: every trace in the window
+
+
+def run_sweep(store, config: DetectorConfig, *, now: int | None = None, since_ms: int | None = None,
+              traces: list[str] | None = None, kinds: set[str] | None = None,
+              persist_findings: bool = True) -> SweepResult:
+    """One sweep of the enabled detectors (or `kinds`); stores the findings unless told not to."""
+    now = now_ms() if now is None else now
+    if since_ms is None:
+        since_ms = now - int(config.get("sweep", "lookback_s") * 1000)
+    sweep = Sweep(store, config, now, since_ms, traces)
+    result = SweepResult(traces_in_scope=None if traces is None else len(traces))
+    ran: list[str] = []
+    for detector in DETECTORS:
+        if not config.enabled(detector.kind) or (kinds is not None and detector.kind not in kinds):
+            continue
+        if sweep.empty_scope and not detector.open_spans_only:
+            continue
+        started = time.perf_counter()
+        try:
+            result.findings.extend(detector.detect(sweep))
+            ran.append(detector.kind)
+        except Exception as exc:  # one broken detector must not stop the others
+            log.exception("detector %s failed", detector.kind)
+            result.errors[detector.kind] = f"{type(exc).__name__}: {exc}"
+        result.timings_ms[detector.kind] = (time.perf_counter() - started) * 1000
+    if persist_findings:
+        started = time.perf_counter()
+        resolvable = [k for k in ran if k in LIVE_KINDS]
+        result.findings, result.resolved = persist.save(
+            store, result.findings, resolvable, now, int(config.get("sweep", "touch_interval_s") * 1000))
+        result.timings_ms["persist"] = (time.perf_counter() - started) * 1000
+    return result
+
+
+DIRTY_SQL = """
+SELECT TraceId, toUnixTimestamp64Milli(max(ins)) AS ins_ms FROM (
+    SELECT TraceId, InsertedAt AS ins FROM spans WHERE InsertedAt > fromUnixTimestamp64Milli({after_ms:Int64})
+    UNION ALL
+    SELECT TraceId, InsertedAt AS ins FROM pending_spans WHERE InsertedAt > fromUnixTimestamp64Milli({after_ms:Int64})
+)
+GROUP BY TraceId
+"""
+DIRTY_START_SQL = """
+SELECT toUnixTimestamp64Milli(min(Start)) FROM traces WHERE TraceId IN {traces:Array(String)}
+"""
+
+
+class DetectionLoop:
+    """Sweeps every `interval_s` seconds on a daemon thread: a full sweep first, then incremental ones."""
+
+    def __init__(self, store, config: DetectorConfig | None = None, interval_s: float = 5.0) -> None:
+        if interval_s <= 0:
+            raise ValueError("interval_s must be positive")
+        self.store = store
+        self.config = config or DetectorConfig()
+        self.interval_s = interval_s
+        self.sweeps = 0
+        self.last_result: SweepResult | None = None
+        self.last_error: str | None = None
+        self.last_duration_s: float | None = None
+        self._watermark_ms: int | None = None  # latest InsertedAt already looked at
+        self._last_run_ms: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # ---- one sweep --------------------------------------------------------------------------
+
+    def run_once(self) -> list[Finding]:
+        with self._lock:
+            started = time.perf_counter()
+            now = now_ms()
+            overlap = int(self.config.get("sweep", "overlap_s") * 1000)
+            if self._watermark_ms is None:
+                traces = None
+                since = now - int(self.config.get("sweep", "lookback_s") * 1000)
+                watermark = self.store.scalar(
+                    "SELECT toUnixTimestamp64Milli(greatest((SELECT max(InsertedAt) FROM spans), "
+                    "(SELECT max(InsertedAt) FROM pending_spans)))")
+            else:
+                rows = self.store.rows(DIRTY_SQL, {"after_ms": self._watermark_ms - overlap})
+                traces = [r["TraceId"] for r in rows]
+                watermark = max([self._watermark_ms, *(r["ins_ms"] for r in rows)]) \
+                    if rows else self._watermark_ms
+                horizon = now - int(self.config.get("sweep", "open_horizon_s") * 1000)
+                start = self.store.scalar(DIRTY_START_SQL, {"traces": traces}) if traces else None
+                since = max(horizon, min(start or now, now - int(self.config.get("sweep", "lookback_s") * 1000)))
+            kinds = self._due_kinds(now)
+            result = run_sweep(self.store, self.config, now=now, since_ms=since, traces=traces, kinds=kinds)
+            for kind in kinds:
+                self._last_run_ms[kind] = now
+            self._watermark_ms = watermark or 0
+            self.sweeps += 1
+            self.last_result = result
+            self.last_duration_s = time.perf_counter() - started
+            return result.findings
+
+    def _due_kinds(self, now: int) -> set[str]:
+        kinds = set()
+        for detector in DETECTORS:
+            every = self.config.sections[detector.kind].get("every_s", 0)
+            last = self._last_run_ms.get(detector.kind)
+            if not every or last is None or now - last >= every * 1000:
+                kinds.add(detector.kind)
+        return kinds
+
+    # ---- the thread -------------------------------------------------------------------------
+
+    def start(self) -> DetectionLoop:
+        if self._thread is not None and self._thread.is_alive():
+            return self
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="swarmscope-detect", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self.run_once()
+                self.last_error = None
+            except Exception as exc:  # keep sweeping; the store may be back next time
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("detection sweep failed")
+            self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None

@@ -1,0 +1,152 @@
+"""One detection sweep's view of the store: the clock, the window, the traces in scope, the open spans.
+
+Detectors share one Sweep so the open-span set (the most used input: waits, heartbeats, the wait-for
+graph) is read once per sweep, and the tool latency table once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import DetectorConfig
+
+# The open spans: a pending record (latest heartbeat wins) and no finished record with the same
+# (TraceId, SpanId). The finished side is narrowed to the traces and time range of the pending side.
+OPEN_SPANS_SQL = """
+WITH fromUnixTimestamp64Milli({horizon_ms:Int64}) AS horizon
+SELECT TraceId, SpanId, ParentSpanId, SpanName, ServiceName,
+    toUnixTimestamp64Milli(StartTime) AS start_ms,
+    toUnixTimestamp64Milli(LastSeen) AS last_seen_ms,
+    HeartbeatIntervalMs AS interval_ms,
+    Operation, AgentId, ToolName, RunId, TaskId, WaitFor, WaitTaskId, WaitResource, WaitTimeoutMs,
+    SpanAttributes['swarmscope.resource.held'] AS held,
+    SpanAttributes['swarmscope.leader.group'] AS leader_group
+FROM pending_spans FINAL
+WHERE LastSeen >= horizon
+  AND (TraceId, SpanId) NOT IN (
+    SELECT TraceId, SpanId FROM spans
+    WHERE Timestamp >= (SELECT min(StartTime) FROM pending_spans WHERE LastSeen >= horizon)
+      AND TraceId IN (SELECT TraceId FROM pending_spans WHERE LastSeen >= horizon))
+"""
+
+# Per-tool latency from the per-minute aggregates (never a scan of spans).
+TOOL_LATENCY_SQL = """
+SELECT ToolName, sum(Calls) AS calls,
+    quantilesMerge(0.5, 0.95, 0.99)(DurationQuantiles) AS q
+FROM tool_minutes
+WHERE Minute >= toStartOfMinute(fromUnixTimestamp64Milli({since_ms:Int64}))
+GROUP BY ToolName
+"""
+
+
+@dataclass
+class OpenSpan:
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    name: str
+    service: str
+    start_ms: int
+    last_seen_ms: int
+    interval_ms: int | None
+    operation: str
+    agent_id: str
+    tool: str
+    run_id: str
+    task_id: str
+    wait_for: str
+    wait_task_id: str
+    wait_resource: str
+    wait_timeout_ms: int | None
+    held: list[str] = field(default_factory=list)
+    leader_group: str = ""
+    dead: bool = False  # heartbeats stopped (see lost_heartbeat)
+    dead_after_ms: int | None = None
+
+    @property
+    def is_wait(self) -> bool:
+        return self.operation == "wait" or bool(self.wait_for or self.wait_task_id or self.wait_resource)
+
+    @property
+    def is_tool(self) -> bool:
+        return self.operation == "execute_tool" or bool(self.tool)
+
+    @property
+    def is_agent(self) -> bool:
+        return self.operation == "invoke_agent"
+
+    def age_ms(self, now_ms: int) -> int:
+        return max(0, now_ms - self.start_ms)
+
+    def brief(self, now_ms: int) -> dict[str, Any]:
+        return {
+            "trace_id": self.trace_id, "span_id": self.span_id, "name": self.name, "agent_id": self.agent_id,
+            "run_id": self.run_id or None, "service": self.service, "open_for_s": round(self.age_ms(now_ms) / 1000, 3),
+            "last_heartbeat_s_ago": round(max(0, now_ms - self.last_seen_ms) / 1000, 3),
+            "heartbeat_interval_ms": self.interval_ms,
+        }
+
+
+class Sweep:
+    """Inputs of one sweep. `traces` None means every trace in the window (a full sweep); a list
+    restricts the finished-span detectors to those traces (an incremental sweep)."""
+
+    def __init__(self, store, config: DetectorConfig, now_ms: int, since_ms: int,
+                 traces: list[str] | None = None) -> None:
+        self.store = store
+        self.config = config
+        self.now_ms = now_ms
+        self.since_ms = since_ms
+        self.traces = traces
+        self._open: list[OpenSpan] | None = None
+        self._latency: dict[str, tuple[int, float, float, float]] | None = None
+
+    # ---- scope of finished-span detectors ---------------------------------------------------
+
+    @property
+    def empty_scope(self) -> bool:
+        return self.traces is not None and not self.traces
+
+    def scope(self, time_column: str = "Timestamp") -> tuple[str, dict[str, Any]]:
+        """SQL condition (and its parameters) selecting the spans in scope."""
+        sql = f"{time_column} >= fromUnixTimestamp64Milli({{since_ms:Int64}})"
+        params: dict[str, Any] = {"since_ms": self.since_ms}
+        if self.traces is not None:
+            sql += " AND TraceId IN {scope_traces:Array(String)}"
+            params["scope_traces"] = self.traces
+        return sql, params
+
+    # ---- open spans -------------------------------------------------------------------------
+
+    def open_spans(self) -> list[OpenSpan]:
+        if self._open is None:
+            horizon = self.now_ms - int(self.config.get("sweep", "open_horizon_s") * 1000)
+            result = self.store.client.query(OPEN_SPANS_SQL, parameters={"horizon_ms": horizon})
+            spans = []
+            for row in result.result_rows:
+                (trace_id, span_id, parent, name, service, start_ms, last_ms, interval, op, agent, tool,
+                 run_id, task_id, wait_for, wait_task, wait_res, wait_timeout, held, leader) = row
+                span = OpenSpan(trace_id, span_id, parent, name, service, start_ms, last_ms, interval, op,
+                                agent, tool, run_id, task_id, wait_for, wait_task, wait_res, wait_timeout,
+                                [h.strip() for h in held.split(",") if h.strip()] if held else [], leader)
+                if interval:
+                    missed = self.config.get("lost_heartbeat", "missed_intervals", tool=tool or None,
+                                             agent=agent or None)
+                    span.dead_after_ms = int(missed * interval)
+                    span.dead = self.now_ms - last_ms > span.dead_after_ms
+                spans.append(span)
+            self._open = spans
+        return self._open
+
+    # ---- tool latency -----------------------------------------------------------------------
+
+    def tool_latency(self) -> dict[str, tuple[int, float, float, float]]:
+        """{tool: (calls, p50_ms, p95_ms, p99_ms)} over the stalled_wait history window."""
+        if self._latency is None:
+            since = self.now_ms - int(self.config.get("stalled_wait", "tool_history_s") * 1000)
+            rows = self.store.rows(TOOL_LATENCY_SQL, {"since_ms": since})
+            self._latency = {
+                r["ToolName"]: (int(r["calls"]), *(float(q) / 1e6 for q in r["q"])) for r in rows
+            }
+        return self._latency
