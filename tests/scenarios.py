@@ -292,3 +292,22 @@ def clean_run(style: str = "swarmscope", now_ns: int | None = None) -> Scenario:
     sc.wait(parent=docs, for_="tester", timeout_ms=60_000, start=-30, dur=0.1)
     sc.tool("write_file", parent=docs, start=-20, dur=0.2, idempotency_key=f"{sc.run_id}/write-docs-md")
     return sc
+
+
+def detect(store, *kinds: str, config=None, persist: bool = True, **kwargs: Any) -> list:
+    """One full sweep of `kinds` (all kinds if none) over the store; the findings present now."""
+    from swarmscope.detectors.config import DetectorConfig
+    from swarmscope.detectors.runner import run_sweep
+
+    result = run_sweep(store, config or DetectorConfig(), kinds=set(kinds) if kinds else None,
+                       persist_findings=persist, **kwargs)
+    assert not result.errors, result.errors
+    return result.findings
+
+
+def stored(store, kind: str | None = None) -> list[dict]:
+    """Rows of the findings table (latest version of each)."""
+    sql = ("SELECT Id, Kind, Status, toUnixTimestamp64Milli(FirstSeen) AS first_ms, "
+           "toUnixTimestamp64Milli(LastSeen) AS last_ms, SpanIds, Evidence FROM findings FINAL")
+    rows = store.rows(sql)
+    return [r for r in rows if kind is None or r["Kind"] == kind]
