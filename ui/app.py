@@ -79,7 +79,7 @@ def create_app(store: Store, options: ServeOptions | None = None) -> FastAPI:
     app.state.store = store
     app.state.limits = options.limits
     app.state.committer = GroupCommitter(store.insert_otlp, max_pending_bytes=options.max_pending_bytes,
-                                         workers=options.insert_workers)
+                                         workers=options.insert_workers, wal=store.wal)
     app.include_router(otlp_http.router)
     app.include_router(api.router)
     app.include_router(api_detectors.router)

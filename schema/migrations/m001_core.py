@@ -31,8 +31,10 @@ DERIVED: list[tuple[str, str, str]] = [
      "if(a['traceloop.span.kind'] = 'agent', 'invoke_agent', 'execute_tool'), "
      "a['swarmscope.wait.for'] != '' OR a['swarmscope.wait.task_id'] != '' "
      "OR a['swarmscope.wait.resource'] != '', 'wait', '')"),
-    ("AgentId", "String", first_of("a", "gen_ai.agent.id", "gen_ai.agent.name", "agent.name", "graph.node.id")),
-    ("AgentName", "String", first_of("a", "gen_ai.agent.name", "agent.name", "gen_ai.agent.id", "graph.node.id")),
+    ("AgentId", "String",
+     first_of("a", "gen_ai.agent.id", "gen_ai.agent.name", "agent.name", "graph.node.id")),
+    ("AgentName", "String",
+     first_of("a", "gen_ai.agent.name", "agent.name", "gen_ai.agent.id", "graph.node.id")),
     ("AgentRole", "LowCardinality(String)", first_of("a", "swarmscope.agent.role")),
     ("ToolName", "LowCardinality(String)",
      "arrayFirst(x -> x != '', [a['gen_ai.tool.name'], a['tool.name'], "
@@ -40,9 +42,11 @@ DERIVED: list[tuple[str, str, str]] = [
     ("ToolCallId", "String", first_of("a", "gen_ai.tool.call.id", "tool.id", "tool_call.id")),
     ("Model", "LowCardinality(String)", first_of("a", "gen_ai.request.model", "llm.model_name")),
     ("InputTokens", "UInt64",
-     f"toUInt64OrZero({first_of('a', 'gen_ai.usage.input_tokens', 'gen_ai.usage.prompt_tokens', 'llm.token_count.prompt')})"),
+     "toUInt64OrZero(" + first_of("a", "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
+                                  "llm.token_count.prompt") + ")"),
     ("OutputTokens", "UInt64",
-     f"toUInt64OrZero({first_of('a', 'gen_ai.usage.output_tokens', 'gen_ai.usage.completion_tokens', 'llm.token_count.completion')})"),
+     "toUInt64OrZero(" + first_of("a", "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
+                                  "llm.token_count.completion") + ")"),
     ("Confidence", "Nullable(Float64)", "toFloat64OrNull(a['swarmscope.confidence'])"),
     ("RunId", "String",
      "arrayFirst(x -> x != '', [a['swarmscope.run.id'], a['gen_ai.conversation.id'], a['session.id'], "
@@ -175,8 +179,20 @@ FROM (
 _span_names = ", ".join(name for name, _ in SPAN_COLUMNS)
 _derived_names = ", ".join(name for name, _ in DERIVED_COLUMNS)
 
+# Write-ahead log of acknowledged requests: one RowBinary row (Seq, Body) per request, where Body is the
+# serialized ExportTraceServiceRequest. A RowBinary String is a varint length + bytes, exactly the
+# length-delimited framing the Protobuf format reads, so `SELECT Body ... FORMAT RowBinary` replays into
+# otlp_ingest as is. Partitions are dropped once normalized (see schema/store.py, StoreWal).
+WAL_PARTITION_REQUESTS = 256
+
 STATEMENTS = [
     f"CREATE TABLE IF NOT EXISTS otlp_ingest ({OTLP_REQUEST_COLUMNS}) ENGINE = Null",
+    f"""CREATE TABLE IF NOT EXISTS otlp_wal (Seq UInt64, Body String CODEC(NONE))
+ENGINE = MergeTree PARTITION BY intDiv(Seq, {WAL_PARTITION_REQUESTS}) ORDER BY Seq
+SETTINGS old_parts_lifetime = 10""",
+    # Highest Seq whose request is in spans/pending_spans/traces/tool_minutes (merges keep one row).
+    "CREATE TABLE IF NOT EXISTS otlp_wal_normalized (Seq UInt64, At DateTime64(3) DEFAULT now64(3)) "
+    "ENGINE = ReplacingMergeTree(Seq) ORDER BY tuple()",
     f"""CREATE TABLE IF NOT EXISTS span_stream (
     {_columns(SPAN_COLUMNS + PENDING_EXTRA)}
 ) ENGINE = Null""",
@@ -277,4 +293,4 @@ TTL_TABLES = {
     "tool_minutes": "Minute",
 }
 
-__all__ = ["VERSION", "STATEMENTS", "TTL_TABLES", "ANY_VALUE", "KEY_VALUES"]
+__all__ = ["VERSION", "STATEMENTS", "TTL_TABLES", "ANY_VALUE", "KEY_VALUES", "WAL_PARTITION_REQUESTS"]
