@@ -163,7 +163,8 @@ class DetectorConfig:
                         for section, params in sections.items()
                     }
             else:
-                config.sections[key].update(_check_section(key, value, key))
+                checked = _check_section(key, value, key)
+                config.sections[key].update(checked)
         return config
 
 
