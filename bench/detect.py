@@ -1,0 +1,244 @@
+"""Detection benchmark: sweeps over a store with 1,000,000 spans in the last hour and 10,000 open spans.
+
+Builds the store once (embedded chDB in a temporary directory): realistic swarm traces spread over the
+last hour (bench/workload.py), pending-span records for 2% of them that have since finished, and
+10,000 open spans (orchestrators, agents, tool calls and 1,000 open waits, a few of them in cycles,
+1% of them silent). Then, medians over --repeat rounds:
+
+- full sweep: every detector over the whole hour and every open span (what `swarmscope detect` and
+  the first sweep of `serve` do), findings persisted;
+- incremental sweep: what `serve` does every few seconds after that: 5 s of new traffic arrives
+  (~1,400 spans), then one sweep (all detectors; finished-span ones only on the traces that moved);
+- the wait-for graph with 1,000 open waits: the open-span query plus the graph and its cycles
+  (GET /api/waits), and the graph algorithm alone.
+
+    python bench/detect.py [--spans 1000000] [--open 10000] [--repeat 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest  # noqa: E402
+from opentelemetry.proto.trace.v1.trace_pb2 import Span  # noqa: E402
+from workload import SwarmTraffic, _kv  # noqa: E402
+
+NS = 1_000_000_000
+
+
+def _requests(spans: list[Span], per_request: int = 512, service: str = "swarm-bench") -> list[bytes]:
+    out = []
+    for i in range(0, len(spans), per_request):
+        request = ExportTraceServiceRequest()
+        rs = request.resource_spans.add()
+        rs.resource.attributes.extend([_kv("service.name", service)])
+        rs.scope_spans.add().spans.extend(spans[i:i + per_request])
+        out.append(request.SerializeToString())
+    return out
+
+
+def _pending(real: Span, heartbeat_ns: int, interval_ms: int = 10_000, pending_id: bytes | None = None) -> Span:
+    span = Span(trace_id=real.trace_id, span_id=pending_id or os.urandom(8), parent_span_id=real.span_id, name=real.name,
+                kind=real.kind, start_time_unix_nano=real.start_time_unix_nano, end_time_unix_nano=heartbeat_ns)
+    span.attributes.extend(real.attributes)
+    span.attributes.extend([_kv("swarmscope.span_type", "pending"),
+                            _kv("swarmscope.pending_parent_id", (real.parent_span_id or bytes(8)).hex()),
+                            _kv("swarmscope.heartbeat.interval_ms", interval_ms)])
+    return span
+
+
+def finished_traffic(total: int, now_ns: int, seed: int = 7) -> tuple[list[Span], list[Span]]:
+    """(finished spans spread over the last hour, pending records of 2% of them)."""
+    traffic = SwarmTraffic(seed=seed)
+    rng = random.Random(seed)
+    spans: list[Span] = []
+    pending: list[Span] = []
+    while len(spans) < total:
+        run = traffic.run_spans(now_ns - rng.randint(60, 3600) * NS)
+        spans.extend(run)
+        if rng.random() < 0.5:  # the orchestrator was pending for a while before it finished
+            pending.append(_pending(run[0], run[0].start_time_unix_nano + 10 * NS))
+    return spans[:total], pending
+
+
+def open_spans(count: int, now_ns: int, started_ns: int, seed: int = 11) -> list[Span]:
+    """`count` open spans (as pending records) in runs of ten: an orchestrator, four agents, a tool call
+    each and one wait (so count/10 open waits); every 50th run has a second wait that closes a two-agent
+    cycle; 1% of the runs stopped heartbeating a minute before `now_ns`. Start times are relative to
+    `started_ns`, heartbeats to `now_ns`, so a later call with a later `now_ns` is the next heartbeat."""
+    rng = random.Random(seed)  # the same seed gives the same spans: calling again is a heartbeat
+    agents = ["planner", "coder", "tester", "docs"]
+    out: list[Span] = []
+    run_no = 0
+    while len(out) < count:
+        run_no += 1
+        trace_id, run_id = rng.randbytes(16), f"open-run-{run_no}"
+        beat = now_ns - (60 * NS if rng.random() < 0.01 else rng.randint(0, 5) * NS)
+        start = started_ns - rng.randint(5, 100) * NS
+
+        def real(name: str, parent: bytes, attrs: list, _trace=trace_id, _start=start) -> Span:
+            span = Span(trace_id=_trace, span_id=rng.randbytes(8), parent_span_id=parent, name=name,
+                        kind=Span.SPAN_KIND_INTERNAL, start_time_unix_nano=_start, end_time_unix_nano=_start)
+            span.attributes.extend(attrs)
+            return span
+
+        orch = real("invoke_agent orchestrator", b"", [
+            _kv("gen_ai.operation.name", "invoke_agent"), _kv("gen_ai.agent.id", "orchestrator"),
+            _kv("swarmscope.run.id", run_id), _kv("swarmscope.task.id", f"{run_id}/all")])
+        run = [orch]
+        agent_spans = {}
+        for agent in agents:
+            a = real(f"invoke_agent {agent}", orch.span_id, [
+                _kv("gen_ai.operation.name", "invoke_agent"), _kv("gen_ai.agent.id", agent),
+                _kv("swarmscope.run.id", run_id), _kv("swarmscope.task.id", f"{run_id}/{agent}")])
+            agent_spans[agent] = a
+            run.append(a)
+            run.append(real("execute_tool web_search", a.span_id, [
+                _kv("gen_ai.operation.name", "execute_tool"), _kv("gen_ai.tool.name", "web_search"),
+                _kv("gen_ai.agent.id", agent), _kv("swarmscope.run.id", run_id)]))
+        waiter, target = rng.sample(agents, 2)
+        pairs = [(waiter, target)] + ([(target, waiter)] if run_no % 50 == 0 else [])
+        for who, whom in pairs:
+            run.append(real(f"wait {whom}", agent_spans[who].span_id, [
+                _kv("gen_ai.operation.name", "wait"), _kv("swarmscope.wait.for", whom),
+                _kv("swarmscope.wait.timeout_ms", 3_600_000), _kv("gen_ai.agent.id", who),
+                _kv("swarmscope.run.id", run_id)]))
+        out.extend(_pending(s, beat, pending_id=rng.randbytes(8)) for s in run)
+    return out[:count]
+
+
+def median_ms(fn, repeat: int) -> tuple[float, list[float]]:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times), times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--spans", type=int, default=1_000_000)
+    parser.add_argument("--open", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--keep", help="build the store in this directory and keep it")
+    args = parser.parse_args()
+
+    from swarmscope.detectors.config import DetectorConfig
+    from swarmscope.detectors.runner import DetectionLoop, run_sweep
+    from swarmscope.detectors.sweep import Sweep
+    from swarmscope.detectors.util import now_ms
+    from swarmscope.detectors.views import wait_graph
+    from swarmscope.detectors.waitgraph import build_graph
+    from swarmscope.schema.store import Store, embedded_url
+
+    workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="swarmscope-detect-bench-"))
+    store = Store(embedded_url(workdir), database="bench")
+    store.migrate()
+    config = DetectorConfig()
+    try:
+        now_ns = time.time_ns()
+        print(f"building: {args.spans:,} finished spans over the last hour, {args.open:,} open spans ...",
+              flush=True)
+        started = time.perf_counter()
+        spans, finished_pending = finished_traffic(args.spans, now_ns)
+        requests = _requests(spans) + _requests(finished_pending)
+        built = time.perf_counter() - started
+        started = time.perf_counter()
+        for i in range(0, len(requests), 200):
+            store.insert_requests(requests[i:i + 200])
+
+        def heartbeat() -> None:
+            """The open spans' processes heartbeat (untimed, before each measured sweep)."""
+            store.insert_requests(_requests(open_spans(args.open, time.time_ns(), now_ns)))
+
+        heartbeat()
+        inserted = time.perf_counter() - started
+        loaded = time.perf_counter()
+        counts = store.rows("SELECT (SELECT count() FROM spans) AS spans, (SELECT count() FROM pending_spans) "
+                            "AS pending")[0]
+        print(f"  generated in {built:.0f} s, inserted in {inserted:.0f} s: {counts['spans']:,} spans, "
+              f"{counts['pending']:,} pending records", flush=True)
+
+        opened = Sweep(store, config, now_ms(), now_ms()).open_spans()
+        print(f"  open spans: {len(opened):,} ({sum(s.is_wait for s in opened):,} waits, "
+              f"{sum(s.dead for s in opened):,} silent)", flush=True)
+
+        # ---- full sweeps -----------------------------------------------------------------------
+        results = []
+
+        full_all = []
+        for _ in range(args.repeat):
+            heartbeat()
+            started = time.perf_counter()
+            results.append(run_sweep(store, config))
+            full_all.append((time.perf_counter() - started) * 1000)
+        full_ms = statistics.median(full_all)
+        last = results[-1]
+        kinds: dict[str, int] = {}
+        for f in last.findings:
+            kinds[f.kind] = kinds.get(f.kind, 0) + 1
+        print(f"\nfull sweep (1 h of spans + all open spans), median of {args.repeat}: {full_ms:.0f} ms "
+              f"(min {min(full_all):.0f}, max {max(full_all):.0f})")
+        per = {k: statistics.median(r.timings_ms.get(k, 0) for r in results) for k in last.timings_ms}
+        print("  per detector (median ms): " + ", ".join(f"{k} {v:.0f}" for k, v in per.items()))
+        print(f"  conditions found: {len(last.findings):,} {dict(sorted(kinds.items()))}")
+        assert not last.errors, last.errors
+
+        # ---- incremental sweeps ----------------------------------------------------------------
+        loop = DetectionLoop(store, config, interval_s=5)
+        loop.run_once()  # the loop's own first (full) sweep
+        # Sweeps re-read the last `overlap_s` of ingest (late inserts); let the bulk load age out of
+        # it, as it would have in a server that received this hour of traffic over an hour.
+        time.sleep(max(0.0, config.get("sweep", "overlap_s") - (time.perf_counter() - loaded)))
+        traffic = SwarmTraffic(seed=99)
+        incremental = []
+        scopes = []
+        for _ in range(args.repeat):
+            new: list[Span] = []
+            while len(new) < 1400:  # 5 s of 1,000,000 spans/hour
+                new.extend(traffic.run_spans(time.time_ns()))
+            store.insert_requests(_requests(new))
+            heartbeat()
+            started = time.perf_counter()
+            loop.run_once()
+            incremental.append((time.perf_counter() - started) * 1000)
+            scopes.append(loop.last_result.traces_in_scope)
+        inc_ms = statistics.median(incremental)
+        print(f"\nincremental sweep (5 s of new traffic, ~{statistics.median(scopes):.0f} traces in scope), "
+              f"median of {args.repeat}: {inc_ms:.0f} ms (min {min(incremental):.0f}, max {max(incremental):.0f})")
+        inc_per = {k: v for k, v in loop.last_result.timings_ms.items()}
+        print("  last one per detector (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in inc_per.items()))
+        print(f"  full / incremental: {full_ms / inc_ms:.1f}x")
+
+        # ---- wait-for graph --------------------------------------------------------------------
+        heartbeat()
+        graphs = []
+        api_ms, _ = median_ms(lambda: graphs.append(wait_graph(store, config)), args.repeat)
+        graph = graphs[-1]
+        only_graph_ms, _ = median_ms(lambda: build_graph(opened), args.repeat)
+        print(f"\nwait-for graph, {len(graph['waits']):,} open waits, {len(graph['nodes']):,} nodes, "
+              f"{len(graph['edges']):,} edges, {len(graph['cycles'])} cycles:")
+        print(f"  open-span query + graph + cycles (GET /api/waits), median: {api_ms:.0f} ms")
+        print(f"  graph + cycles alone (Tarjan, Python), median: {only_graph_ms:.1f} ms")
+        print("\nbars: full sweep < 1000 ms: " + ("PASS" if full_ms < 1000 else "FAIL")
+              + f"; wait-for graph < 100 ms: {'PASS' if api_ms < 100 else 'FAIL'}")
+    finally:
+        store.close()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
