@@ -35,6 +35,7 @@ class WriteAheadLog(Protocol):
     def watermark(self) -> int: ...
     def last_seq(self) -> int: ...
     def unnormalized(self, after: int, max_bytes: int = ...) -> Iterator[tuple[int, bytes]]: ...
+    def read(self, after: int, upto: int) -> bytes: ...
     def advance(self, seq: int) -> None: ...
 
 
@@ -57,6 +58,7 @@ class _Entry:
     spans: int
     seq: int = 0
     stored: bool = True
+    size: int = 0
 
 
 @dataclass
@@ -84,7 +86,8 @@ class GroupCommitter:
         max_pending_bytes: int = 256 * 1024 * 1024,
         workers: int = 1,
         wal: WriteAheadLog | None = None,
-        normalize_batch_bytes: int = 16 * 1024 * 1024,
+        normalize_batch_bytes: int = 8 * 1024 * 1024,
+        normalize_workers: int = 1,
     ) -> None:
         self._insert = insert
         self._wal = wal
@@ -99,10 +102,15 @@ class GroupCommitter:
         self._durable: deque[_Entry] = deque()  # in the log, not normalized yet
         self._durable_bytes = 0
         self._seq = 0
+        self.normalize_workers = normalize_workers
+        self._normalizing: list[int] = []  # first Seq of each batch being normalized
+        self._normalized_upto = 0  # every Seq up to here is normalized (the watermark)
+        self._completed_max = 0  # highest Seq of any finished batch
+        self._watermark_lock: asyncio.Lock | None = None
         self._wakeup: asyncio.Event | None = None
         self._normalize_wakeup: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
-        self._normalizer: asyncio.Task | None = None
+        self._normalizers: list[asyncio.Task] = []
         self._closing = False
         self.stats = CommitStats()
 
@@ -117,7 +125,10 @@ class GroupCommitter:
         if self._wal is not None:
             await asyncio.to_thread(self._recover)
             self._normalize_wakeup = asyncio.Event()
-            self._normalizer = asyncio.create_task(self._normalize_loop(), name="normalizer")
+            self._watermark_lock = asyncio.Lock()
+            self._normalized_upto = self._completed_max = self._seq
+            self._normalizers = [asyncio.create_task(self._normalize_loop(), name=f"normalizer-{i}")
+                                 for i in range(self.normalize_workers)]
         self._wakeup = asyncio.Event()
         self._tasks = [asyncio.create_task(self._run(), name=f"group-commit-{i}")
                        for i in range(self.workers)]
@@ -211,55 +222,72 @@ class GroupCommitter:
         for entry in batch:
             future, entry.future = entry.future, None
             _settle(future, None)
+            # The bytes now live in the log: the normalizer reads them back from there, so a backlog
+            # costs disk (bounded by the budget), not memory.
+            entry.size, entry.framed = len(entry.framed), b""
             self._durable.append(entry)
-            self._durable_bytes += len(entry.framed)
+            self._durable_bytes += entry.size
         self.stats.normalize_lag_bytes = self._durable_bytes
         self._normalize_wakeup.set()
 
     async def _normalize_loop(self) -> None:
+        """One of `normalize_workers` loops; each takes the oldest logged requests, up to a batch."""
         assert self._wal is not None and self._normalize_wakeup is not None
         while True:
             if not self._durable:
                 if self._closing and not self._tasks_busy():
+                    self._normalize_wakeup.set()  # let the other loops see it too
                     return
                 self._normalize_wakeup.clear()
                 await self._normalize_wakeup.wait()
                 continue
             batch, size = [], 0
             limit = self.normalize_batch_bytes
-            while self._durable and (not batch or size + len(self._durable[0].framed) <= limit):
+            while self._durable and (not batch or size + self._durable[0].size <= limit):
                 entry = self._durable.popleft()
                 batch.append(entry)
-                size += len(entry.framed)
+                size += entry.size
+            self._normalizing.append(batch[0].seq)
             try:
                 await self._normalize(batch)
-            except Exception as exc:  # the watermark could not be written: retry the same batch later
-                log.error("normalizer: %s; retrying", exc)
-                self._durable.extendleft(reversed(batch))
-                await asyncio.sleep(1)
-                continue
-            self._durable_bytes -= size
-            self.stats.normalize_lag_bytes = self._durable_bytes
+            finally:
+                self._normalizing.remove(batch[0].seq)
+                self._durable_bytes -= size
+                self.stats.normalize_lag_bytes = self._durable_bytes
+            await self._advance_watermark(batch[-1].seq)
 
     def _tasks_busy(self) -> bool:
         return any(not t.done() for t in self._tasks)
 
     async def _normalize(self, batch: list[_Entry]) -> None:
-        assert self._wal is not None
         started = time.perf_counter()
         good = await self._insert_bisect(batch)
-        await asyncio.to_thread(self._wal.advance, batch[-1].seq)
         self.stats.batches += 1
         self.stats.requests += good
         self.stats.spans += sum(e.spans for e in batch if e.stored)
         self.stats.last_batch_seconds = time.perf_counter() - started
+
+    async def _advance_watermark(self, done_seq: int) -> None:
+        """Batches normalize concurrently: the watermark only passes Seqs that are all in."""
+        assert self._wal is not None and self._watermark_lock is not None
+        async with self._watermark_lock:
+            self._completed_max = max(self._completed_max, done_seq)
+            upto = min(self._normalizing) - 1 if self._normalizing else self._completed_max
+            if upto <= self._normalized_upto:
+                return
+            try:
+                await asyncio.to_thread(self._wal.advance, upto)
+            except Exception as exc:  # harmless: a restart would replay (dedup) a little more
+                log.warning("normalizer: could not record the watermark %d: %s", upto, exc)
+                return
+            self._normalized_upto = upto
 
     async def _insert_bisect(self, batch: list[_Entry]) -> int:
         """Insert the batch; if the store refuses it, find the refused requests by halving. Returns the
         number of requests stored; refused ones (already acknowledged: the log took them) are logged
         and marked as not stored."""
         try:
-            await asyncio.to_thread(self._insert, b"".join(e.framed for e in batch))
+            await asyncio.to_thread(self._normalize_range, batch[0].seq - 1, batch[-1].seq)
             return len(batch)
         except Exception as exc:
             if len(batch) == 1:
@@ -271,6 +299,10 @@ class GroupCommitter:
             log.warning("normalizing %d requests failed (%s); halving", len(batch), exc)
         half = len(batch) // 2
         return await self._insert_bisect(batch[:half]) + await self._insert_bisect(batch[half:])
+
+    def _normalize_range(self, after: int, upto: int) -> None:
+        assert self._wal is not None
+        self._insert(self._wal.read(after, upto))
 
     async def _commit(self, batch: list[_Entry]) -> None:
         started = time.perf_counter()
@@ -300,9 +332,9 @@ class GroupCommitter:
             self._wakeup.set()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._normalizer is not None and self._normalize_wakeup is not None:
+        if self._normalizers and self._normalize_wakeup is not None:
             self._normalize_wakeup.set()
-            await asyncio.gather(self._normalizer, return_exceptions=True)
+            await asyncio.gather(*self._normalizers, return_exceptions=True)
 
 
 def _settle(future: asyncio.Future | None, error: Exception | None) -> None:

@@ -113,12 +113,14 @@ class StoreWal:
                     break
                 size += row["n"]
                 upto = row["Seq"]
-            # RowBinary of one String column is the length-delimited framing itself.
-            data = self.store.client.raw_query(
-                "SELECT Body FROM otlp_wal WHERE Seq > {after:UInt64} AND Seq <= {upto:UInt64} ORDER BY Seq",
-                {"after": after, "upto": upto}, fmt="RowBinary")
-            yield upto, data
+            yield upto, self.read(after, upto)
             after = upto
+
+    def read(self, after: int, upto: int) -> bytes:
+        """Requests after..upto (Seq), length-delimited: RowBinary of one String column is that framing."""
+        return self.store.client.raw_query(
+            "SELECT Body FROM otlp_wal WHERE Seq > {after:UInt64} AND Seq <= {upto:UInt64} ORDER BY Seq",
+            {"after": after, "upto": upto}, fmt="RowBinary")
 
     def advance(self, seq: int) -> None:
         """Record `seq` as normalized and drop log partitions wholly below it."""
