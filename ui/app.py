@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -13,11 +12,11 @@ from swarmscope.collector import http as otlp_http
 from swarmscope.collector.group_commit import GroupCommitter
 from swarmscope.collector.grpc_server import TraceService, start_grpc
 from swarmscope.collector.otlp import Limits
+from swarmscope.detectors.config import load_config
+from swarmscope.detectors.runner import DetectionLoop
 from swarmscope.schema.store import Store
 
 from . import api, api_detectors
-
-log = logging.getLogger("swarmscope")
 
 
 @dataclass
@@ -88,15 +87,9 @@ def create_app(store: Store, options: ServeOptions | None = None) -> FastAPI:
     return app
 
 
-def _start_detection(store: Store, options: ServeOptions):
-    """Continuous detection, when the detectors are installed and enabled."""
+def _start_detection(store: Store, options: ServeOptions) -> DetectionLoop | None:
+    """Continuous detection every `detect_interval` seconds (0 turns it off)."""
     if options.detect_interval <= 0:
-        return None
-    try:
-        from swarmscope.detectors.config import load_config
-        from swarmscope.detectors.runner import DetectionLoop
-    except ImportError:
-        log.info("detectors not available; continuous detection is off")
         return None
     loop = DetectionLoop(store, load_config(options.detect_config), interval_s=options.detect_interval)
     loop.start()

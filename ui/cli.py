@@ -57,6 +57,13 @@ def serve(argv: list[str]) -> int:
               file=sys.stderr)
         return 2
 
+    from swarmscope.detectors.config import ConfigError, load_config
+
+    try:
+        load_config(args.detect_config)  # fail now, with a clear message, not inside the server's startup
+    except (ConfigError, OSError) as exc:
+        print(f"swarmscope serve: bad --detect-config: {exc}", file=sys.stderr)
+        return 2
     url, database = store_url(args)
     store = Store(url, database=database)
     applied = store.migrate()
