@@ -197,11 +197,12 @@ def main() -> None:
         assert not last.errors, last.errors
 
         # ---- incremental sweeps ----------------------------------------------------------------
-        loop = DetectionLoop(store, config, interval_s=5)
-        loop.run_once()  # the loop's own first (full) sweep
         # Sweeps re-read the last `overlap_s` of ingest (late inserts); let the bulk load age out of
         # it, as it would have in a server that received this hour of traffic over an hour.
         time.sleep(max(0.0, config.get("sweep", "overlap_s") - (time.perf_counter() - loaded)))
+        loop = DetectionLoop(store, config, interval_s=5)
+        heartbeat()
+        loop.run_once()  # the loop's own first (full) sweep
         traffic = SwarmTraffic(seed=99)
         incremental = []
         scopes = []

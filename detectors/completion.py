@@ -6,7 +6,7 @@ is not itself an error.
 - phantom_completion: the claim's own evidence says otherwise (a non-zero `evidence.exit_code`,
   `evidence.validation.passed = false`, a declared `evidence.test_command` that never ran, a
   confidence under `min_confidence`), or agents that did the same task on the same input disagree
-  on the output (`output.hash`).
+  on the output (`output.hash`), within one run (else one trace).
 - partial_failure: a claim whose descendant failed (status Error, timed out, task failed/abandoned)
   without being recovered by a later successful attempt of the same tool call, ended more than
   `end_slack_s` after it, or is still open: it finished on partial results.
@@ -46,15 +46,14 @@ WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND TraceId IN {tr
 GROUP BY TraceId, cmd
 """
 
+# Agents of one run (else one trace) that completed one task on one input with different outputs.
 DISAGREE_SQL = f"""
-SELECT TaskId, InputHash,
+SELECT if(RunId != '', RunId, TraceId) AS run, TaskId, InputHash,
     groupArray((AgentId, OutputHash, TraceId, SpanId, RunId)) AS runs
 FROM spans
-WHERE Timestamp >= fromUnixTimestamp64Milli({{since_ms:Int64}}) AND {CLAIM}
+WHERE {{run_scope}} AND {CLAIM}
   AND TaskId != '' AND InputHash != '' AND OutputHash != '' AND AgentId != ''
-  AND (TaskId, InputHash) IN (
-      SELECT TaskId, InputHash FROM spans WHERE {{scope}} AND TaskId != '' AND InputHash != '' AND OutputHash != '')
-GROUP BY TaskId, InputHash
+GROUP BY run, TaskId, InputHash
 HAVING uniqExact(AgentId) > 1 AND uniqExact(OutputHash) > 1
 """
 
@@ -126,8 +125,8 @@ def _reason_text(reason: dict) -> str:
 
 
 def _disagreements(sweep: Sweep) -> list[Finding]:
-    scope, params = sweep.scope()
-    rows = sweep.store.rows(DISAGREE_SQL.replace("{scope}", scope), params)
+    scope, params = sweep.run_scope()
+    rows = sweep.store.rows(DISAGREE_SQL.replace("{run_scope}", scope), params)
     findings = []
     for r in rows:
         runs = sorted(set(r["runs"]))
@@ -137,7 +136,7 @@ def _disagreements(sweep: Sweep) -> list[Finding]:
                 by_output[output].append(agent)
         findings.append(Finding(
             kind="phantom_completion",
-            key=f"disagree/{r['TaskId']}/{r['InputHash']}",
+            key=f"disagree/{r['run']}/{r['TaskId']}/{r['InputHash']}",
             severity="warning",
             summary=f"{len({x[0] for x in runs})} agents completed task {r['TaskId']} on the same input "
                     f"with {len(by_output)} different outputs",

@@ -15,21 +15,13 @@ FROM (
     SELECT if(RunId != '', RunId, TraceId) AS run, AgentId, InputHash, TraceId, SpanId,
         toUnixTimestamp64Milli(Timestamp) AS t_ms
     FROM spans
-    WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64})
-      AND Operation = 'invoke_agent' AND InputHash != '' AND AgentId != ''
+    WHERE {run_scope} AND Operation = 'invoke_agent' AND InputHash != '' AND AgentId != ''
     UNION ALL
     SELECT if(RunId != '', RunId, TraceId) AS run, AgentId, InputHash, TraceId, SpanId,
         toUnixTimestamp64Milli(StartTime) AS t_ms
     FROM pending_spans
-    WHERE StartTime >= fromUnixTimestamp64Milli({since_ms:Int64})
-      AND Operation = 'invoke_agent' AND InputHash != '' AND AgentId != ''
+    WHERE {pending_run_scope} AND Operation = 'invoke_agent' AND InputHash != '' AND AgentId != ''
 )
-WHERE (run, AgentId, InputHash) IN (
-    SELECT if(RunId != '', RunId, TraceId), AgentId, InputHash FROM spans
-    WHERE {scope} AND Operation = 'invoke_agent' AND InputHash != ''
-    UNION ALL
-    SELECT if(RunId != '', RunId, TraceId), AgentId, InputHash FROM pending_spans
-    WHERE {pending_scope} AND Operation = 'invoke_agent' AND InputHash != '')
 GROUP BY run, AgentId, InputHash
 HAVING length(spans) >= {min_repeats:UInt64}
 """
@@ -37,10 +29,12 @@ HAVING length(spans) >= {min_repeats:UInt64}
 
 def detect_loops(sweep: Sweep) -> list[Finding]:
     cfg = sweep.config
-    scope, params = sweep.scope()
-    pending_scope, _ = sweep.scope("StartTime")
+    # Runs in scope, and runs where an agent with a fingerprinted input is running right now.
+    running = sorted({s.run_id or s.trace_id for s in sweep.open_spans() if s.is_agent and s.input_hash})
+    scope, params = sweep.run_scope(extra_runs=running)
+    pending_scope, _ = sweep.run_scope("StartTime", extra_runs=running)
     least = min([cfg.get("loop", "max_repeats"), *cfg.overrides("loop", "max_repeats", "agents").values()])
-    rows = sweep.store.rows(LOOP_SQL.replace("{scope}", scope).replace("{pending_scope}", pending_scope),
+    rows = sweep.store.rows(LOOP_SQL.replace("{run_scope}", scope).replace("{pending_run_scope}", pending_scope),
                             {**params, "min_repeats": int(least)})
     findings = []
     for r in rows:

@@ -51,9 +51,18 @@ def row_to_finding(row: dict[str, Any]) -> Finding:
     return finding
 
 
-def load(store, ids: list[str], open_kinds: list[str]) -> dict[str, Finding]:
-    rows = store.rows(SELECT_FINDINGS + " WHERE Id IN {ids:Array(String)} OR (Status = 'open' AND Kind IN {kinds:Array(String)})",
-                      {"ids": ids, "kinds": open_kinds})
+# What a sweep needs to know about stored findings to merge its own (no evidence, no summary).
+SELECT_STATE = """
+SELECT Id, Kind, Status, Severity, SpanIds, AgentIds,
+    toUnixTimestamp64Milli(FirstSeen) AS first_ms, toUnixTimestamp64Milli(LastSeen) AS last_ms
+FROM findings FINAL
+WHERE Id IN {ids:Array(String)} OR (Status = 'open' AND Kind IN {kinds:Array(String)})
+"""
+
+
+def load(store, ids: list[str]) -> dict[str, Finding]:
+    """Whole findings by id."""
+    rows = store.rows(SELECT_FINDINGS + " WHERE Id IN {ids:Array(String)}", {"ids": ids})
     return {r["Id"]: row_to_finding(r) for r in rows}
 
 
@@ -68,30 +77,29 @@ def save(store, detected: list[Finding], resolvable_kinds: list[str], now_ms: in
     """Merge this sweep's findings into the table. Returns (detected with their stored state, resolved)."""
     # Several detectors may report one condition in one sweep; the last one wins.
     unique = {f.id: f for f in detected}
-    previous = load(store, list(unique), resolvable_kinds)
+    previous = {r["Id"]: r for r in store.rows(SELECT_STATE, {"ids": list(unique), "kinds": resolvable_kinds})}
     writes: list[Finding] = []
     for f in unique.values():
         before = previous.get(f.id)
-        if before is not None and before.status == "open":
-            f.first_seen_ms = before.first_seen_ms
-            changed = (f.severity != before.severity or f.span_ids != before.span_ids
-                       or f.agent_ids != before.agent_ids)
-            if changed or now_ms - (before.last_seen_ms or 0) >= touch_interval_ms:
+        if before is not None and before["Status"] == "open":
+            f.first_seen_ms = before["first_ms"]
+            changed = (f.severity != before["Severity"] or f.span_ids != list(before["SpanIds"])
+                       or f.agent_ids != list(before["AgentIds"]))
+            if changed or now_ms - before["last_ms"] >= touch_interval_ms:
                 f.last_seen_ms = now_ms
                 writes.append(f)
             else:
-                f.last_seen_ms = before.last_seen_ms
+                f.last_seen_ms = before["last_ms"]
         else:
-            f.first_seen_ms = before.first_seen_ms if before is not None else now_ms
+            f.first_seen_ms = before["first_ms"] if before is not None else now_ms
             f.last_seen_ms = now_ms
             writes.append(f)
         f.status, f.resolved_at_ms = "open", None
-    resolved = []
-    for fid, before in previous.items():
-        if fid in unique or before.status != "open" or before.kind not in resolvable_kinds:
-            continue
+    cleared = [fid for fid, before in previous.items()
+               if fid not in unique and before["Status"] == "open" and before["Kind"] in resolvable_kinds]
+    resolved = list(load(store, cleared).values()) if cleared else []
+    for before in resolved:
         before.status, before.resolved_at_ms = "resolved", now_ms
-        resolved.append(before)
         writes.append(before)
     if writes:
         store.client.insert("findings", [_row(f) for f in writes], column_names=COLUMNS)

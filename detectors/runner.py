@@ -1,8 +1,9 @@
 """Detection sweeps: once (`swarmscope detect`) or continuously (DetectionLoop inside `swarmscope serve`).
 
 A *full* sweep looks at every trace in the window (`lookback_s`, or `--since`). A continuous loop
-does one full sweep, then incremental ones: the finished-span detectors only revisit traces that
-received spans (or heartbeats) since the previous sweep (found through the InsertedAt skip index),
+does one full sweep, then incremental ones: the finished-span detectors only revisit traces (and for
+run-wide kinds, runs) that received finished spans since the previous sweep (found through the
+InsertedAt skip index),
 while the open-span detectors (stalled waits, heartbeats, the wait-for graph) always look at every
 open span, which is what they are about.
 """
@@ -86,12 +87,12 @@ def run_sweep(store, config: DetectorConfig, *, now: int | None = None, since_ms
     return result
 
 
+# Traces that received finished spans since the last sweep. Heartbeats do not make a trace dirty:
+# open spans are looked at on every sweep anyway, and a span that ends arrives as a finished span.
 DIRTY_SQL = """
-SELECT TraceId, toUnixTimestamp64Milli(max(ins)) AS ins_ms FROM (
-    SELECT TraceId, InsertedAt AS ins FROM spans WHERE InsertedAt > fromUnixTimestamp64Milli({after_ms:Int64})
-    UNION ALL
-    SELECT TraceId, InsertedAt AS ins FROM pending_spans WHERE InsertedAt > fromUnixTimestamp64Milli({after_ms:Int64})
-)
+SELECT TraceId, toUnixTimestamp64Milli(max(InsertedAt)) AS ins_ms
+FROM spans
+WHERE InsertedAt > fromUnixTimestamp64Milli({after_ms:Int64})
 GROUP BY TraceId
 """
 DIRTY_START_SQL = """
@@ -128,9 +129,7 @@ class DetectionLoop:
             if self._watermark_ms is None:
                 traces = None
                 since = now - int(self.config.get("sweep", "lookback_s") * 1000)
-                watermark = self.store.scalar(
-                    "SELECT toUnixTimestamp64Milli(greatest((SELECT max(InsertedAt) FROM spans), "
-                    "(SELECT max(InsertedAt) FROM pending_spans)))")
+                watermark = self.store.scalar("SELECT toUnixTimestamp64Milli(max(InsertedAt)) FROM spans")
             else:
                 rows = self.store.rows(DIRTY_SQL, {"after_ms": self._watermark_ms - overlap})
                 traces = [r["TraceId"] for r in rows]

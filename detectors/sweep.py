@@ -12,7 +12,8 @@ from typing import Any
 from .config import DetectorConfig
 
 # The open spans: a pending record (latest heartbeat wins) and no finished record with the same
-# (TraceId, SpanId). The finished side is narrowed to the traces and time range of the pending side.
+# (TraceId, SpanId). The finished side is narrowed to the time range, traces and span ids of the pending
+# side, so its set stays as small as the pending records themselves.
 OPEN_SPANS_SQL = """
 WITH fromUnixTimestamp64Milli({horizon_ms:Int64}) AS horizon
 SELECT TraceId, SpanId, ParentSpanId, SpanName, ServiceName,
@@ -21,13 +22,15 @@ SELECT TraceId, SpanId, ParentSpanId, SpanName, ServiceName,
     HeartbeatIntervalMs AS interval_ms,
     Operation, AgentId, ToolName, RunId, TaskId, WaitFor, WaitTaskId, WaitResource, WaitTimeoutMs,
     SpanAttributes['swarmscope.resource.held'] AS held,
-    SpanAttributes['swarmscope.leader.group'] AS leader_group
+    SpanAttributes['swarmscope.leader.group'] AS leader_group,
+    InputHash
 FROM pending_spans FINAL
 WHERE LastSeen >= horizon
   AND (TraceId, SpanId) NOT IN (
     SELECT TraceId, SpanId FROM spans
     WHERE Timestamp >= (SELECT min(StartTime) FROM pending_spans WHERE LastSeen >= horizon)
-      AND TraceId IN (SELECT TraceId FROM pending_spans WHERE LastSeen >= horizon))
+      AND TraceId IN (SELECT TraceId FROM pending_spans WHERE LastSeen >= horizon)
+      AND SpanId IN (SELECT SpanId FROM pending_spans WHERE LastSeen >= horizon))
 """
 
 # Per-tool latency from the per-minute aggregates (never a scan of spans).
@@ -61,6 +64,7 @@ class OpenSpan:
     wait_timeout_ms: int | None
     held: list[str] = field(default_factory=list)
     leader_group: str = ""
+    input_hash: str = ""
     dead: bool = False  # heartbeats stopped (see lost_heartbeat)
     dead_after_ms: int | None = None
 
@@ -101,6 +105,7 @@ class Sweep:
         self.traces = traces
         self._open: list[OpenSpan] | None = None
         self._latency: dict[str, tuple[int, float, float, float]] | None = None
+        self._runs: set[str] | None = None
 
     # ---- scope of finished-span detectors ---------------------------------------------------
 
@@ -117,6 +122,26 @@ class Sweep:
             params["scope_traces"] = self.traces
         return sql, params
 
+    def run_scope(self, time_column: str = "Timestamp", extra_runs: list[str] | None = None
+                  ) -> tuple[str, dict[str, Any]]:
+        """SQL condition selecting every span of the runs in scope (a run is its RunId, else its
+        trace): on an incremental sweep the runs of the traces in scope (plus `extra_runs`), found
+        through the RunId and TraceId skip indexes."""
+        sql = f"{time_column} >= fromUnixTimestamp64Milli({{since_ms:Int64}})"
+        params: dict[str, Any] = {"since_ms": self.since_ms}
+        if self.traces is not None:
+            if self._runs is None:
+                self._runs = set()
+                if self.traces:
+                    self._runs.update(r["RunId"] for r in self.store.rows(
+                        "SELECT DISTINCT RunId FROM spans WHERE " + self.scope()[0], self.scope()[1]))
+            runs = (self._runs | set(extra_runs or ())) - {""}
+            sql += (" AND (RunId IN {scope_runs:Array(String)}"
+                    " OR (RunId = '' AND TraceId IN {scope_traces:Array(String)})"
+                    " OR TraceId IN {scope_runs:Array(String)})")
+            params.update(scope_runs=sorted(runs), scope_traces=self.traces)
+        return sql, params
+
     # ---- open spans -------------------------------------------------------------------------
 
     def open_spans(self) -> list[OpenSpan]:
@@ -126,10 +151,11 @@ class Sweep:
             spans = []
             for row in result.result_rows:
                 (trace_id, span_id, parent, name, service, start_ms, last_ms, interval, op, agent, tool,
-                 run_id, task_id, wait_for, wait_task, wait_res, wait_timeout, held, leader) = row
+                 run_id, task_id, wait_for, wait_task, wait_res, wait_timeout, held, leader, input_hash) = row
                 span = OpenSpan(trace_id, span_id, parent, name, service, start_ms, last_ms, interval, op,
                                 agent, tool, run_id, task_id, wait_for, wait_task, wait_res, wait_timeout,
-                                [h.strip() for h in held.split(",") if h.strip()] if held else [], leader)
+                                [h.strip() for h in held.split(",") if h.strip()] if held else [], leader,
+                                input_hash)
                 if interval:
                     missed = self.config.get("lost_heartbeat", "missed_intervals", tool=tool or None,
                                              agent=agent or None)

@@ -10,5 +10,4 @@ VERSION = 3
 
 STATEMENTS = [
     "ALTER TABLE spans ADD INDEX IF NOT EXISTS idx_inserted_at InsertedAt TYPE minmax GRANULARITY 1",
-    "ALTER TABLE pending_spans ADD INDEX IF NOT EXISTS idx_inserted_at InsertedAt TYPE minmax GRANULARITY 1",
 ]
