@@ -43,18 +43,31 @@ def _requests(spans: list[Span], per_request: int = 512, service: str = "swarm-b
         request = ExportTraceServiceRequest()
         rs = request.resource_spans.add()
         rs.resource.attributes.extend([_kv("service.name", service)])
-        rs.scope_spans.add().spans.extend(spans[i:i + per_request])
+        rs.scope_spans.add().spans.extend(spans[i : i + per_request])
         out.append(request.SerializeToString())
     return out
 
 
-def _pending(real: Span, heartbeat_ns: int, interval_ms: int = 10_000, pending_id: bytes | None = None) -> Span:
-    span = Span(trace_id=real.trace_id, span_id=pending_id or os.urandom(8), parent_span_id=real.span_id, name=real.name,
-                kind=real.kind, start_time_unix_nano=real.start_time_unix_nano, end_time_unix_nano=heartbeat_ns)
+def _pending(
+    real: Span, heartbeat_ns: int, interval_ms: int = 10_000, pending_id: bytes | None = None
+) -> Span:
+    span = Span(
+        trace_id=real.trace_id,
+        span_id=pending_id or os.urandom(8),
+        parent_span_id=real.span_id,
+        name=real.name,
+        kind=real.kind,
+        start_time_unix_nano=real.start_time_unix_nano,
+        end_time_unix_nano=heartbeat_ns,
+    )
     span.attributes.extend(real.attributes)
-    span.attributes.extend([_kv("swarmscope.span_type", "pending"),
-                            _kv("swarmscope.pending_parent_id", (real.parent_span_id or bytes(8)).hex()),
-                            _kv("swarmscope.heartbeat.interval_ms", interval_ms)])
+    span.attributes.extend(
+        [
+            _kv("swarmscope.span_type", "pending"),
+            _kv("swarmscope.pending_parent_id", (real.parent_span_id or bytes(8)).hex()),
+            _kv("swarmscope.heartbeat.interval_ms", interval_ms),
+        ]
+    )
     return span
 
 
@@ -85,35 +98,74 @@ def open_spans(count: int, now_ns: int, started_ns: int, seed: int = 11) -> list
         run_no += 1
         trace_id, run_id = rng.randbytes(16), f"open-run-{run_no}"
         beat = now_ns - (60 * NS if rng.random() < 0.01 else rng.randint(0, 5) * NS)
-        start = started_ns - rng.randint(5, 100) * NS
+        start = started_ns - rng.randint(5, 60) * NS
 
         def real(name: str, parent: bytes, attrs: list, _trace=trace_id, _start=start) -> Span:
-            span = Span(trace_id=_trace, span_id=rng.randbytes(8), parent_span_id=parent, name=name,
-                        kind=Span.SPAN_KIND_INTERNAL, start_time_unix_nano=_start, end_time_unix_nano=_start)
+            span = Span(
+                trace_id=_trace,
+                span_id=rng.randbytes(8),
+                parent_span_id=parent,
+                name=name,
+                kind=Span.SPAN_KIND_INTERNAL,
+                start_time_unix_nano=_start,
+                end_time_unix_nano=_start,
+            )
             span.attributes.extend(attrs)
             return span
 
-        orch = real("invoke_agent orchestrator", b"", [
-            _kv("gen_ai.operation.name", "invoke_agent"), _kv("gen_ai.agent.id", "orchestrator"),
-            _kv("swarmscope.run.id", run_id), _kv("swarmscope.task.id", f"{run_id}/all")])
+        orch = real(
+            "invoke_agent orchestrator",
+            b"",
+            [
+                _kv("gen_ai.operation.name", "invoke_agent"),
+                _kv("gen_ai.agent.id", "orchestrator"),
+                _kv("swarmscope.run.id", run_id),
+                _kv("swarmscope.task.id", f"{run_id}/all"),
+            ],
+        )
         run = [orch]
         agent_spans = {}
         for agent in agents:
-            a = real(f"invoke_agent {agent}", orch.span_id, [
-                _kv("gen_ai.operation.name", "invoke_agent"), _kv("gen_ai.agent.id", agent),
-                _kv("swarmscope.run.id", run_id), _kv("swarmscope.task.id", f"{run_id}/{agent}")])
+            a = real(
+                f"invoke_agent {agent}",
+                orch.span_id,
+                [
+                    _kv("gen_ai.operation.name", "invoke_agent"),
+                    _kv("gen_ai.agent.id", agent),
+                    _kv("swarmscope.run.id", run_id),
+                    _kv("swarmscope.task.id", f"{run_id}/{agent}"),
+                ],
+            )
             agent_spans[agent] = a
             run.append(a)
-            run.append(real("execute_tool web_search", a.span_id, [
-                _kv("gen_ai.operation.name", "execute_tool"), _kv("gen_ai.tool.name", "web_search"),
-                _kv("gen_ai.agent.id", agent), _kv("swarmscope.run.id", run_id)]))
+            run.append(
+                real(
+                    "execute_tool web_search",
+                    a.span_id,
+                    [
+                        _kv("gen_ai.operation.name", "execute_tool"),
+                        _kv("gen_ai.tool.name", "web_search"),
+                        _kv("gen_ai.agent.id", agent),
+                        _kv("swarmscope.run.id", run_id),
+                    ],
+                )
+            )
         waiter, target = rng.sample(agents, 2)
         pairs = [(waiter, target)] + ([(target, waiter)] if run_no % 50 == 0 else [])
         for who, whom in pairs:
-            run.append(real(f"wait {whom}", agent_spans[who].span_id, [
-                _kv("gen_ai.operation.name", "wait"), _kv("swarmscope.wait.for", whom),
-                _kv("swarmscope.wait.timeout_ms", 3_600_000), _kv("gen_ai.agent.id", who),
-                _kv("swarmscope.run.id", run_id)]))
+            run.append(
+                real(
+                    f"wait {whom}",
+                    agent_spans[who].span_id,
+                    [
+                        _kv("gen_ai.operation.name", "wait"),
+                        _kv("swarmscope.wait.for", whom),
+                        _kv("swarmscope.wait.timeout_ms", 3_600_000),
+                        _kv("gen_ai.agent.id", who),
+                        _kv("swarmscope.run.id", run_id),
+                    ],
+                )
+            )
         out.extend(_pending(s, beat, pending_id=rng.randbytes(8)) for s in run)
     return out[:count]
 
@@ -128,7 +180,9 @@ def median_ms(fn, repeat: int) -> tuple[float, list[float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument("--open", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=7)
@@ -149,31 +203,42 @@ def main() -> None:
     config = DetectorConfig()
     try:
         now_ns = time.time_ns()
-        print(f"building: {args.spans:,} finished spans over the last hour, {args.open:,} open spans ...",
-              flush=True)
+        print(
+            f"building: {args.spans:,} finished spans over the last hour, {args.open:,} open spans ...",
+            flush=True,
+        )
         started = time.perf_counter()
         spans, finished_pending = finished_traffic(args.spans, now_ns)
         requests = _requests(spans) + _requests(finished_pending)
         built = time.perf_counter() - started
         started = time.perf_counter()
         for i in range(0, len(requests), 200):
-            store.insert_requests(requests[i:i + 200])
+            store.insert_requests(requests[i : i + 200])
+
+        open_since = time.time_ns()
 
         def heartbeat() -> None:
             """The open spans' processes heartbeat (untimed, before each measured sweep)."""
-            store.insert_requests(_requests(open_spans(args.open, time.time_ns(), now_ns)))
+            store.insert_requests(_requests(open_spans(args.open, time.time_ns(), open_since)))
 
         heartbeat()
         inserted = time.perf_counter() - started
         loaded = time.perf_counter()
-        counts = store.rows("SELECT (SELECT count() FROM spans) AS spans, (SELECT count() FROM pending_spans) "
-                            "AS pending")[0]
-        print(f"  generated in {built:.0f} s, inserted in {inserted:.0f} s: {counts['spans']:,} spans, "
-              f"{counts['pending']:,} pending records", flush=True)
+        counts = store.rows(
+            "SELECT (SELECT count() FROM spans) AS spans, (SELECT count() FROM pending_spans) AS pending"
+        )[0]
+        print(
+            f"  generated in {built:.0f} s, inserted in {inserted:.0f} s: {counts['spans']:,} spans, "
+            f"{counts['pending']:,} pending records",
+            flush=True,
+        )
 
         opened = Sweep(store, config, now_ms(), now_ms()).open_spans()
-        print(f"  open spans: {len(opened):,} ({sum(s.is_wait for s in opened):,} waits, "
-              f"{sum(s.dead for s in opened):,} silent)", flush=True)
+        print(
+            f"  open spans: {len(opened):,} ({sum(s.is_wait for s in opened):,} waits, "
+            f"{sum(s.dead for s in opened):,} silent)",
+            flush=True,
+        )
 
         # ---- full sweeps -----------------------------------------------------------------------
         results = []
@@ -189,8 +254,10 @@ def main() -> None:
         kinds: dict[str, int] = {}
         for f in last.findings:
             kinds[f.kind] = kinds.get(f.kind, 0) + 1
-        print(f"\nfull sweep (1 h of spans + all open spans), median of {args.repeat}: {full_ms:.0f} ms "
-              f"(min {min(full_all):.0f}, max {max(full_all):.0f})")
+        print(
+            f"\nfull sweep (1 h of spans + all open spans), median of {args.repeat}: {full_ms:.0f} ms "
+            f"(min {min(full_all):.0f}, max {max(full_all):.0f})"
+        )
         per = {k: statistics.median(r.timings_ms.get(k, 0) for r in results) for k in last.timings_ms}
         print("  per detector (median ms): " + ", ".join(f"{k} {v:.0f}" for k, v in per.items()))
         print(f"  conditions found: {len(last.findings):,} {dict(sorted(kinds.items()))}")
@@ -217,8 +284,11 @@ def main() -> None:
             incremental.append((time.perf_counter() - started) * 1000)
             scopes.append(loop.last_result.traces_in_scope)
         inc_ms = statistics.median(incremental)
-        print(f"\nincremental sweep (5 s of new traffic, ~{statistics.median(scopes):.0f} traces in scope), "
-              f"median of {args.repeat}: {inc_ms:.0f} ms (min {min(incremental):.0f}, max {max(incremental):.0f})")
+        print(
+            f"\nincremental sweep (5 s of new traffic, ~{statistics.median(scopes):.0f} traces in scope), "
+            f"median of {args.repeat}: {inc_ms:.0f} ms "
+            f"(min {min(incremental):.0f}, max {max(incremental):.0f})"
+        )
         inc_per = {k: v for k, v in loop.last_result.timings_ms.items()}
         print("  last one per detector (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in inc_per.items()))
         print(f"  full / incremental: {full_ms / inc_ms:.1f}x")
@@ -229,12 +299,17 @@ def main() -> None:
         api_ms, _ = median_ms(lambda: graphs.append(wait_graph(store, config)), args.repeat)
         graph = graphs[-1]
         only_graph_ms, _ = median_ms(lambda: build_graph(opened), args.repeat)
-        print(f"\nwait-for graph, {len(graph['waits']):,} open waits, {len(graph['nodes']):,} nodes, "
-              f"{len(graph['edges']):,} edges, {len(graph['cycles'])} cycles:")
+        print(
+            f"\nwait-for graph, {len(graph['waits']):,} open waits, {len(graph['nodes']):,} nodes, "
+            f"{len(graph['edges']):,} edges, {len(graph['cycles'])} cycles:"
+        )
         print(f"  open-span query + graph + cycles (GET /api/waits), median: {api_ms:.0f} ms")
         print(f"  graph + cycles alone (Tarjan, Python), median: {only_graph_ms:.1f} ms")
-        print("\nbars: full sweep < 1000 ms: " + ("PASS" if full_ms < 1000 else "FAIL")
-              + f"; wait-for graph < 100 ms: {'PASS' if api_ms < 100 else 'FAIL'}")
+        print(
+            "\nbars: full sweep < 1000 ms: "
+            + ("PASS" if full_ms < 1000 else "FAIL")
+            + f"; wait-for graph < 100 ms: {'PASS' if api_ms < 100 else 'FAIL'}"
+        )
     finally:
         store.close()
         if not args.keep:

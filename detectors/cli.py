@@ -35,9 +35,12 @@ def _store(args: argparse.Namespace):
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="swarmscope detect", description="Run one detection sweep.")
-    parser.add_argument("--since", default=None,
-                        help="look at finished spans since: 15m, 2h, 7d, unix seconds or ISO 8601 "
-                             "(default: the config's sweep.lookback_s, 1h); open spans are always all looked at")
+    parser.add_argument(
+        "--since",
+        default=None,
+        help="look at finished spans since: 15m, 2h, 7d, unix seconds or ISO 8601 "
+        "(default: the config's sweep.lookback_s, 1h); open spans are always all looked at",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--data", default="./swarmscope-data", help="embedded store directory")
@@ -45,7 +48,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--config", help="detector thresholds (TOML or JSON)")
     parser.add_argument("--kind", action="append", choices=KINDS, help="only this kind (repeatable)")
     parser.add_argument("--no-store", action="store_true", help="do not record the findings")
-    parser.add_argument("--fail-on", choices=SEVERITIES, help="exit 1 if a finding of this severity or worse is open")
+    parser.add_argument(
+        "--fail-on", choices=SEVERITIES, help="exit 1 if a finding of this severity or worse is open"
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -61,21 +66,35 @@ def main(argv: list[str]) -> int:
     store = _store(args)
     try:
         store.migrate()
-        result = run_sweep(store, config, now=now, since_ms=since, kinds=set(args.kind) if args.kind else None,
-                           persist_findings=not args.no_store)
+        result = run_sweep(
+            store,
+            config,
+            now=now,
+            since_ms=since,
+            kinds=set(args.kind) if args.kind else None,
+            persist_findings=not args.no_store,
+        )
     finally:
         store.close()
 
     findings = sorted(result.findings, key=lambda f: (-SEVERITIES.index(f.severity), f.kind, f.id))
     if args.json:
-        print(json.dumps({
-            "as_of": iso_ms(now), "since": iso_ms(since if since is not None else
-                                                  now - int(config.get("sweep", "lookback_s") * 1000)),
-            "findings": [f.to_dict() for f in findings],
-            "resolved": [f.to_dict() for f in result.resolved],
-            "errors": result.errors,
-            "timings_ms": {k: round(v, 1) for k, v in result.timings_ms.items()},
-        }, indent=2, default=str))
+        print(
+            json.dumps(
+                {
+                    "as_of": iso_ms(now),
+                    "since": iso_ms(
+                        since if since is not None else now - int(config.get("sweep", "lookback_s") * 1000)
+                    ),
+                    "findings": [f.to_dict() for f in findings],
+                    "resolved": [f.to_dict() for f in result.resolved],
+                    "errors": result.errors,
+                    "timings_ms": {k: round(v, 1) for k, v in result.timings_ms.items()},
+                },
+                indent=2,
+                default=str,
+            )
+        )
     else:
         if not findings:
             print("no findings")

@@ -19,7 +19,10 @@ from collections import defaultdict
 from .model import Finding, common
 from .sweep import Sweep
 
-CLAIM = "(StatusCode != 'Error' AND (TaskStatus = 'completed' OR (Operation = 'invoke_agent' AND StatusCode = 'Ok')))"
+CLAIM = (
+    "(StatusCode != 'Error' AND "
+    "(TaskStatus = 'completed' OR (Operation = 'invoke_agent' AND StatusCode = 'Ok')))"
+)
 
 PHANTOM_SQL = f"""
 SELECT TraceId, SpanId, any(SpanName) AS name, any(AgentId) AS agent, any(RunId) AS run_id,
@@ -61,19 +64,26 @@ HAVING uniqExact(AgentId) > 1 AND uniqExact(OutputHash) > 1
 def detect_phantom_completions(sweep: Sweep) -> list[Finding]:
     cfg = sweep.config
     scope, params = sweep.scope()
-    bounds = [cfg.get("phantom_completion", "min_confidence"),
-              *cfg.overrides("phantom_completion", "min_confidence", "agents").values(),
-              *cfg.overrides("phantom_completion", "min_confidence", "tools").values()]
-    rows = sweep.store.rows(PHANTOM_SQL.replace("{scope}", scope),
-                            {**params, "max_min_confidence": max(bounds)})
+    bounds = [
+        cfg.get("phantom_completion", "min_confidence"),
+        *cfg.overrides("phantom_completion", "min_confidence", "agents").values(),
+        *cfg.overrides("phantom_completion", "min_confidence", "tools").values(),
+    ]
+    rows = sweep.store.rows(
+        PHANTOM_SQL.replace("{scope}", scope), {**params, "max_min_confidence": max(bounds)}
+    )
     # Which declared test commands never ran?
     unverified = [r for r in rows if r["test_command"] and r["exit_code"] is None and r["validation"] is None]
     ran: dict[tuple[str, str], set[str]] = defaultdict(set)
     if unverified:
-        for r in sweep.store.rows(COMMAND_RAN_SQL, {
-            "since_ms": sweep.since_ms, "traces": sorted({r["TraceId"] for r in unverified}),
-            "cmds": sorted({r["test_command"] for r in unverified}),
-        }):
+        for r in sweep.store.rows(
+            COMMAND_RAN_SQL,
+            {
+                "since_ms": sweep.since_ms,
+                "traces": sorted({r["TraceId"] for r in unverified}),
+                "cmds": sorted({r["test_command"] for r in unverified}),
+            },
+        ):
             for claim in unverified:
                 if claim["TraceId"] == r["TraceId"] and claim["test_command"] in r["cmd"]:
                     ran[(claim["TraceId"], claim["test_command"])].update(r["span_ids"])
@@ -89,26 +99,44 @@ def detect_phantom_completions(sweep: Sweep) -> list[Finding]:
         if r["test_command"] and r["exit_code"] is None and r["validation"] is None:
             others = ran.get((r["TraceId"], r["test_command"]), set()) - {r["SpanId"]}
             if not others:
-                reasons.append({"check": "test_command", "value": r["test_command"],
-                                "expected": "a span in the trace that ran it, or its exit code"})
+                reasons.append(
+                    {
+                        "check": "test_command",
+                        "value": r["test_command"],
+                        "expected": "a span in the trace that ran it, or its exit code",
+                    }
+                )
         min_conf = cfg.get("phantom_completion", "min_confidence", agent=agent)
         if r["confidence"] is not None and r["confidence"] < min_conf:
             reasons.append({"check": "confidence", "value": r["confidence"], "threshold": min_conf})
         if not reasons:
             continue
         who = r["agent"] or r["name"]
-        findings.append(Finding(
-            kind="phantom_completion",
-            key=f"{r['TraceId']}/{r['SpanId']}",
-            severity="error" if any(x["check"] != "confidence" for x in reasons) else "warning",
-            summary=f"{who} reported {r['task_status'] or r['status']} but "
-                    + "; ".join(_reason_text(x) for x in reasons),
-            evidence={"span": {"trace_id": r["TraceId"], "span_id": r["SpanId"], "name": r["name"],
-                               "agent_id": agent, "task_id": r["task_id"] or None, "status": r["status"],
-                               "task_status": r["task_status"] or None},
-                      "contradictions": reasons},
-            trace_id=r["TraceId"], run_id=r["run_id"], span_ids=[r["SpanId"]], agent_ids=[r["agent"]],
-        ))
+        findings.append(
+            Finding(
+                kind="phantom_completion",
+                key=f"{r['TraceId']}/{r['SpanId']}",
+                severity="error" if any(x["check"] != "confidence" for x in reasons) else "warning",
+                summary=f"{who} reported {r['task_status'] or r['status']} but "
+                + "; ".join(_reason_text(x) for x in reasons),
+                evidence={
+                    "span": {
+                        "trace_id": r["TraceId"],
+                        "span_id": r["SpanId"],
+                        "name": r["name"],
+                        "agent_id": agent,
+                        "task_id": r["task_id"] or None,
+                        "status": r["status"],
+                        "task_status": r["task_status"] or None,
+                    },
+                    "contradictions": reasons,
+                },
+                trace_id=r["TraceId"],
+                run_id=r["run_id"],
+                span_ids=[r["SpanId"]],
+                agent_ids=[r["agent"]],
+            )
+        )
     findings.extend(_disagreements(sweep))
     return findings
 
@@ -134,19 +162,29 @@ def _disagreements(sweep: Sweep) -> list[Finding]:
         for agent, output, *_ in runs:
             if agent not in by_output[output]:
                 by_output[output].append(agent)
-        findings.append(Finding(
-            kind="phantom_completion",
-            key=f"disagree/{r['run']}/{r['TaskId']}/{r['InputHash']}",
-            severity="warning",
-            summary=f"{len({x[0] for x in runs})} agents completed task {r['TaskId']} on the same input "
-                    f"with {len(by_output)} different outputs",
-            evidence={"check": "disagreement", "task_id": r["TaskId"], "input_hash": r["InputHash"],
-                      "outputs": {output: agents for output, agents in by_output.items()},
-                      "spans": [{"agent_id": a, "output_hash": o, "trace_id": t, "span_id": s, "run_id": ru}
-                                for a, o, t, s, ru in runs[:50]]},
-            trace_id=common(x[2] for x in runs), run_id=common(x[4] for x in runs),
-            span_ids=[x[3] for x in runs], agent_ids=[x[0] for x in runs],
-        ))
+        findings.append(
+            Finding(
+                kind="phantom_completion",
+                key=f"disagree/{r['run']}/{r['TaskId']}/{r['InputHash']}",
+                severity="warning",
+                summary=f"{len({x[0] for x in runs})} agents completed task {r['TaskId']} on the same input "
+                f"with {len(by_output)} different outputs",
+                evidence={
+                    "check": "disagreement",
+                    "task_id": r["TaskId"],
+                    "input_hash": r["InputHash"],
+                    "outputs": {output: agents for output, agents in by_output.items()},
+                    "spans": [
+                        {"agent_id": a, "output_hash": o, "trace_id": t, "span_id": s, "run_id": ru}
+                        for a, o, t, s, ru in runs[:50]
+                    ],
+                },
+                trace_id=common(x[2] for x in runs),
+                run_id=common(x[4] for x in runs),
+                span_ids=[x[3] for x in runs],
+                agent_ids=[x[0] for x in runs],
+            )
+        )
     return findings
 
 
@@ -161,21 +199,26 @@ FROM (
     SELECT TraceId, ids, names, agents, runs, failed,
         arrayMap(i -> (i, arrayFold((acc, x) -> if(acc[-1] = 0, acc,
                  arrayPushBack(acc, toUInt32(indexOf(ids, parents[acc[-1]])))), range(32), [toUInt32(i)])),
-            arrayFilter(i -> (failed[i] AND NOT arrayExists(j -> parents[j] = parents[i] AND tools[j] = tools[i]
+            arrayFilter(i -> (failed[i] AND NOT arrayExists(j -> parents[j] = parents[i]
+                                  AND tools[j] = tools[i]
                                   AND calls[j] = calls[i] AND attempts[j] > attempts[i] AND NOT failed[j],
                                   arrayEnumerate(ids)))
-                             OR (indexOf(ids, parents[i]) > 0 AND ends[i] > ends[indexOf(ids, parents[i])] + slack),
+                             OR (indexOf(ids, parents[i]) > 0
+                                 AND ends[i] > ends[indexOf(ids, parents[i])] + slack),
                          arrayEnumerate(ids))) AS chains,
-        arrayFilter(p -> p.2 > 0, arrayFlatten(arrayMap(c -> arrayMap(j -> (c.1, j), arrayPopFront(c.2)), chains)))
+        arrayFilter(p -> p.2 > 0,
+                    arrayFlatten(arrayMap(c -> arrayMap(j -> (c.1, j), arrayPopFront(c.2)), chains)))
             AS candidate_pairs,
-        arrayFilter(p -> claims[p.2] AND (failed[p.1] OR ends[p.1] > ends[p.2] + slack), candidate_pairs) AS pairs
+        arrayFilter(p -> claims[p.2] AND (failed[p.1] OR ends[p.1] > ends[p.2] + slack), candidate_pairs)
+            AS pairs
     FROM (
         SELECT TraceId,
             groupArray(SpanId) AS ids, groupArray(ParentSpanId) AS parents, groupArray(SpanName) AS names,
             groupArray(AgentId) AS agents, groupArray(RunId) AS runs, groupArray(ToolName) AS tools,
             groupArray(ToolCallId) AS calls, groupArray(Attempt) AS attempts,
             groupArray(toUnixTimestamp64Nano(Timestamp) + toInt64(Duration)) AS ends,
-            groupArray(StatusCode = 'Error' OR TimedOut = 1 OR TaskStatus IN ('failed', 'abandoned', 'timeout'))
+            groupArray(StatusCode = 'Error' OR TimedOut = 1
+                       OR TaskStatus IN ('failed', 'abandoned', 'timeout'))
                 AS failed,
             groupArray({CLAIM}) AS claims
         FROM spans
@@ -191,7 +234,8 @@ WHERE notEmpty(pairs)
 TREE_SQL = """
 SELECT TraceId, SpanId, any(ParentSpanId) AS parent, any(SpanName) AS name, any(AgentId) AS agent,
     any(RunId) AS run_id,
-    max(StatusCode != 'Error' AND (TaskStatus = 'completed' OR (Operation = 'invoke_agent' AND StatusCode = 'Ok')))
+    max(StatusCode != 'Error'
+        AND (TaskStatus = 'completed' OR (Operation = 'invoke_agent' AND StatusCode = 'Ok')))
         AS claim
 FROM spans
 WHERE TraceId IN {traces:Array(String)} AND Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64})
@@ -209,9 +253,12 @@ def detect_partial_failures(sweep: Sweep) -> list[Finding]:
         entry = per_trace.setdefault(r["TraceId"], {"claims": {}, "bad": {}, "run": common(runs)})
         for bad_i, claim_i in r["pairs"]:
             entry["claims"][ids[claim_i - 1]] = (names[claim_i - 1], agents[claim_i - 1])
-            entry["bad"][ids[bad_i - 1]] = {"span_id": ids[bad_i - 1], "name": names[bad_i - 1],
-                                            "agent_id": agents[bad_i - 1] or None,
-                                            "state": "failed" if failed[bad_i - 1] else "ended_after_it"}
+            entry["bad"][ids[bad_i - 1]] = {
+                "span_id": ids[bad_i - 1],
+                "name": names[bad_i - 1],
+                "agent_id": agents[bad_i - 1] or None,
+                "state": "failed" if failed[bad_i - 1] else "ended_after_it",
+            }
     _open_descendants(sweep, per_trace)
 
     findings = []
@@ -221,19 +268,28 @@ def detect_partial_failures(sweep: Sweep) -> list[Finding]:
             continue
         bad = list(entry["bad"].values())
         claim_names = [name for name, _ in claims.values()]
-        findings.append(Finding(
-            kind="partial_failure",
-            key=trace_id,
-            severity="warning",
-            summary=f"{', '.join(claim_names[:3])} ended successfully while {len(bad)} of its descendant(s) "
-                    f"failed or had not finished ({', '.join(b['name'] for b in bad[:3])})",
-            evidence={"claims": [{"span_id": s, "name": n, "agent_id": a or None} for s, (n, a) in claims.items()],
-                      "descendants": bad[:50], "descendant_count": len(bad),
-                      "end_slack_ms": slack_ns // 1_000_000},
-            trace_id=trace_id, run_id=entry["run"],
-            span_ids=[*claims, *(b["span_id"] for b in bad)],
-            agent_ids=[*(a for _, a in claims.values()), *(b["agent_id"] or "" for b in bad)],
-        ))
+        findings.append(
+            Finding(
+                kind="partial_failure",
+                key=trace_id,
+                severity="warning",
+                summary=f"{', '.join(claim_names[:3])} ended successfully while {len(bad)} "
+                f"of its descendant(s) "
+                f"failed or had not finished ({', '.join(b['name'] for b in bad[:3])})",
+                evidence={
+                    "claims": [
+                        {"span_id": s, "name": n, "agent_id": a or None} for s, (n, a) in claims.items()
+                    ],
+                    "descendants": bad[:50],
+                    "descendant_count": len(bad),
+                    "end_slack_ms": slack_ns // 1_000_000,
+                },
+                trace_id=trace_id,
+                run_id=entry["run"],
+                span_ids=[*claims, *(b["span_id"] for b in bad)],
+                agent_ids=[*(a for _, a in claims.values()), *(b["agent_id"] or "" for b in bad)],
+            )
+        )
     return findings
 
 
@@ -259,6 +315,10 @@ def _open_descendants(sweep: Sweep, per_trace: dict[str, dict]) -> None:
             if node["claim"]:
                 entry = per_trace.setdefault(span.trace_id, {"claims": {}, "bad": {}, "run": node["run_id"]})
                 entry["claims"][node["SpanId"]] = (node["name"], node["agent"])
-                entry["bad"][span.span_id] = {"span_id": span.span_id, "name": span.name,
-                                              "agent_id": span.agent_id or None, "state": "still_open"}
+                entry["bad"][span.span_id] = {
+                    "span_id": span.span_id,
+                    "name": span.name,
+                    "agent_id": span.agent_id or None,
+                    "state": "still_open",
+                }
             node = tree.get((span.trace_id, node["parent"])) if node["parent"] else None

@@ -142,8 +142,9 @@ class DetectorConfig:
     def overrides(self, section: str, name: str, scope: str) -> dict[str, Any]:
         """{tool or agent: value} for every override of `section.name` (scope: "tools" or "agents")."""
         table = self.tools if scope == "tools" else self.agents
-        return {who: values[section][name] for who, values in table.items()
-                if name in values.get(section, {})}
+        return {
+            who: values[section][name] for who, values in table.items() if name in values.get(section, {})
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DetectorConfig:
@@ -210,7 +211,9 @@ def load_config(path: str | None) -> DetectorConfig:
             try:
                 import tomli as tomllib
             except ImportError as exc:
-                raise ConfigError("TOML config on Python 3.10 needs `pip install tomli` (or use JSON)") from exc
+                raise ConfigError(
+                    "TOML config on Python 3.10 needs `pip install tomli` (or use JSON)"
+                ) from exc
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

@@ -62,48 +62,83 @@ def detect_context_bloat(sweep: Sweep) -> list[Finding]:
         over = r["over"]
         worst = max(over, key=lambda x: x[2] / x[3])
         who = r["AgentId"] or worst[1]
-        findings.append(Finding(
-            kind="context_bloat",
-            key=f"budget/{r['TraceId']}/{r['AgentId']}",
-            severity="warning",
-            summary=f"{who} was given {worst[2]} input tokens against a budget of {worst[3]} "
-                    f"({len(over)} span(s) over budget)",
-            evidence={"check": "budget", "spans": [{"span_id": s, "name": n, "input_tokens": t, "budget_tokens": b}
-                                                   for s, n, t, b in over[:50]]},
-            trace_id=r["TraceId"], run_id=r["run_id"], span_ids=[x[0] for x in over], agent_ids=[r["AgentId"]],
-        ))
+        findings.append(
+            Finding(
+                kind="context_bloat",
+                key=f"budget/{r['TraceId']}/{r['AgentId']}",
+                severity="warning",
+                summary=f"{who} was given {worst[2]} input tokens against a budget of {worst[3]} "
+                f"({len(over)} span(s) over budget)",
+                evidence={
+                    "check": "budget",
+                    "spans": [
+                        {"span_id": s, "name": n, "input_tokens": t, "budget_tokens": b}
+                        for s, n, t, b in over[:50]
+                    ],
+                },
+                trace_id=r["TraceId"],
+                run_id=r["run_id"],
+                span_ids=[x[0] for x in over],
+                agent_ids=[r["AgentId"]],
+            )
+        )
 
-    min_chain = min([cfg.get("context_bloat", "min_chain"),
-                     *cfg.overrides("context_bloat", "min_chain", "agents").values()])
-    min_tokens = min([cfg.get("context_bloat", "min_tokens"),
-                      *cfg.overrides("context_bloat", "min_tokens", "agents").values()])
-    factor = min([cfg.get("context_bloat", "growth_factor"),
-                  *cfg.overrides("context_bloat", "growth_factor", "agents").values()])
-    rows = sweep.store.rows(GROWTH_SQL.replace("{scope}", scope), {
-        **params, "min_chain": int(min_chain), "min_tokens": int(min_tokens), "factor": factor})
+    min_chain = min(
+        [
+            cfg.get("context_bloat", "min_chain"),
+            *cfg.overrides("context_bloat", "min_chain", "agents").values(),
+        ]
+    )
+    min_tokens = min(
+        [
+            cfg.get("context_bloat", "min_tokens"),
+            *cfg.overrides("context_bloat", "min_tokens", "agents").values(),
+        ]
+    )
+    factor = min(
+        [
+            cfg.get("context_bloat", "growth_factor"),
+            *cfg.overrides("context_bloat", "growth_factor", "agents").values(),
+        ]
+    )
+    rows = sweep.store.rows(
+        GROWTH_SQL.replace("{scope}", scope),
+        {**params, "min_chain": int(min_chain), "min_tokens": int(min_tokens), "factor": factor},
+    )
     for r in rows:
         chain = r["chain"]
         start, end = longest_growth([c[3] for c in chain])
         last_agent = chain[end][2] or None
         length = end - start + 1
         ratio = chain[end][3] / max(1, chain[start][3])
-        if (length < cfg.get("context_bloat", "min_chain", agent=last_agent)
-                or ratio < cfg.get("context_bloat", "growth_factor", agent=last_agent)
-                or chain[end][3] < cfg.get("context_bloat", "min_tokens", agent=last_agent)):
+        if (
+            length < cfg.get("context_bloat", "min_chain", agent=last_agent)
+            or ratio < cfg.get("context_bloat", "growth_factor", agent=last_agent)
+            or chain[end][3] < cfg.get("context_bloat", "min_tokens", agent=last_agent)
+        ):
             continue
-        links = chain[start:end + 1]
-        findings.append(Finding(
-            kind="context_bloat",
-            key=f"growth/{r['TraceId']}",
-            severity="warning",
-            summary=f"input tokens grew {ratio:.1f}x along {length} agents "
-                    f"({' -> '.join(f'{c[2]} {c[3]}' for c in links[:6])})",
-            evidence={"check": "growth", "ratio": round(ratio, 2),
-                      "chain": [{"span_id": s, "agent_id": a, "input_tokens": t} for _, s, a, t in links],
-                      "thresholds": {"growth_factor": cfg.get("context_bloat", "growth_factor", agent=last_agent),
-                                     "min_chain": cfg.get("context_bloat", "min_chain", agent=last_agent),
-                                     "min_tokens": cfg.get("context_bloat", "min_tokens", agent=last_agent)}},
-            trace_id=r["TraceId"], run_id=r["run_id"], span_ids=[c[1] for c in links],
-            agent_ids=[c[2] for c in links],
-        ))
+        links = chain[start : end + 1]
+        findings.append(
+            Finding(
+                kind="context_bloat",
+                key=f"growth/{r['TraceId']}",
+                severity="warning",
+                summary=f"input tokens grew {ratio:.1f}x along {length} agents "
+                f"({' -> '.join(f'{c[2]} {c[3]}' for c in links[:6])})",
+                evidence={
+                    "check": "growth",
+                    "ratio": round(ratio, 2),
+                    "chain": [{"span_id": s, "agent_id": a, "input_tokens": t} for _, s, a, t in links],
+                    "thresholds": {
+                        "growth_factor": cfg.get("context_bloat", "growth_factor", agent=last_agent),
+                        "min_chain": cfg.get("context_bloat", "min_chain", agent=last_agent),
+                        "min_tokens": cfg.get("context_bloat", "min_tokens", agent=last_agent),
+                    },
+                },
+                trace_id=r["TraceId"],
+                run_id=r["run_id"],
+                span_ids=[c[1] for c in links],
+                agent_ids=[c[2] for c in links],
+            )
+        )
     return findings

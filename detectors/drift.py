@@ -20,12 +20,14 @@ SELECT AgentId AS name,
     avgIf(Confidence, NOT recent AND Confidence IS NOT NULL) AS conf_base,
     avgIf(InputTokens, recent AND InputTokens > 0) AS tok_recent,
     avgIf(InputTokens, NOT recent AND InputTokens > 0) AS tok_base,
-    quantileIf(0.95)(Duration, recent) / 1e6 AS p95_recent, quantileIf(0.95)(Duration, NOT recent) / 1e6 AS p95_base
+    quantileIf(0.95)(Duration, recent) / 1e6 AS p95_recent,
+    quantileIf(0.95)(Duration, NOT recent) / 1e6 AS p95_base
 FROM (
     SELECT AgentId, StatusCode, Confidence, InputTokens, Duration,
         Timestamp >= fromUnixTimestamp64Milli({recent_ms:Int64}) AS recent
     FROM spans
-    WHERE Timestamp >= fromUnixTimestamp64Milli({base_ms:Int64}) AND Operation = 'invoke_agent' AND AgentId != ''
+    WHERE Timestamp >= fromUnixTimestamp64Milli({base_ms:Int64})
+      AND Operation = 'invoke_agent' AND AgentId != ''
 )
 GROUP BY AgentId
 HAVING n_recent >= {min_recent:UInt64} AND n_base >= {min_base:UInt64}
@@ -34,7 +36,8 @@ HAVING n_recent >= {min_recent:UInt64} AND n_base >= {min_base:UInt64}
 TOOL_SQL = """
 SELECT ToolName AS name,
     sumIf(Calls, recent) AS n_recent, sumIf(Calls, NOT recent) AS n_base,
-    sumIf(Errors, recent) / greatest(n_recent, 1) AS err_recent, sumIf(Errors, NOT recent) / greatest(n_base, 1) AS err_base,
+    sumIf(Errors, recent) / greatest(n_recent, 1) AS err_recent,
+    sumIf(Errors, NOT recent) / greatest(n_base, 1) AS err_base,
     quantilesMergeIf(0.5, 0.95, 0.99)(DurationQuantiles, recent)[2] / 1e6 AS p95_recent,
     quantilesMergeIf(0.5, 0.95, 0.99)(DurationQuantiles, NOT recent)[2] / 1e6 AS p95_base
 FROM (
@@ -58,9 +61,15 @@ def detect_drift(sweep: Sweep) -> list[Finding]:
     base_ms = recent_ms - int(cfg.get("drift", "baseline_s") * 1000)
     findings = []
     for scope, sql in (("agent", AGENT_SQL), ("tool", TOOL_SQL)):
-        rows = sweep.store.rows(sql, {
-            "recent_ms": recent_ms, "base_ms": base_ms,
-            "min_recent": int(cfg.get("drift", "min_recent")), "min_base": int(cfg.get("drift", "min_baseline"))})
+        rows = sweep.store.rows(
+            sql,
+            {
+                "recent_ms": recent_ms,
+                "base_ms": base_ms,
+                "min_recent": int(cfg.get("drift", "min_recent")),
+                "min_base": int(cfg.get("drift", "min_baseline")),
+            },
+        )
         for r in rows:
             name = r["name"]
             who = {"agent": name} if scope == "agent" else {"tool": name}
@@ -70,8 +79,12 @@ def detect_drift(sweep: Sweep) -> list[Finding]:
 
             checks = []
             err_r, err_b = _finite(r["err_recent"]), _finite(r["err_base"])
-            if err_r is not None and err_b is not None and err_r - err_b >= get("error_rate_delta") \
-                    and err_r >= 2 * err_b:
+            if (
+                err_r is not None
+                and err_b is not None
+                and err_r - err_b >= get("error_rate_delta")
+                and err_r >= 2 * err_b
+            ):
                 checks.append(("error_rate", err_b, err_r, {"error_rate_delta": get("error_rate_delta")}))
             conf_r, conf_b = _finite(r.get("conf_recent")), _finite(r.get("conf_base"))
             if conf_r is not None and conf_b is not None and conf_b - conf_r >= get("confidence_drop"):
@@ -83,17 +96,26 @@ def detect_drift(sweep: Sweep) -> list[Finding]:
             if p95_r is not None and p95_b and p95_r >= get("latency_factor") * p95_b:
                 checks.append(("latency_p95_ms", p95_b, p95_r, {"latency_factor": get("latency_factor")}))
             for metric, baseline, recent, threshold in checks:
-                findings.append(Finding(
-                    kind="drift",
-                    key=f"{scope}/{name}/{metric}",
-                    severity="warning" if metric in ("error_rate", "confidence") else "info",
-                    summary=f"{scope} {name}: {metric} moved from {baseline:.3g} to {recent:.3g} "
-                            f"in the last {cfg.get('drift', 'recent_s'):g} s",
-                    evidence={**who, "metric": metric, "baseline": round(baseline, 4), "recent": round(recent, 4),
-                              "samples": {"recent": r["n_recent"], "baseline": r["n_base"]},
-                              "windows_s": {"recent": cfg.get("drift", "recent_s"),
-                                            "baseline": cfg.get("drift", "baseline_s")},
-                              "threshold": threshold},
-                    agent_ids=[name] if scope == "agent" else [],
-                ))
+                findings.append(
+                    Finding(
+                        kind="drift",
+                        key=f"{scope}/{name}/{metric}",
+                        severity="warning" if metric in ("error_rate", "confidence") else "info",
+                        summary=f"{scope} {name}: {metric} moved from {baseline:.3g} to {recent:.3g} "
+                        f"in the last {cfg.get('drift', 'recent_s'):g} s",
+                        evidence={
+                            **who,
+                            "metric": metric,
+                            "baseline": round(baseline, 4),
+                            "recent": round(recent, 4),
+                            "samples": {"recent": r["n_recent"], "baseline": r["n_base"]},
+                            "windows_s": {
+                                "recent": cfg.get("drift", "recent_s"),
+                                "baseline": cfg.get("drift", "baseline_s"),
+                            },
+                            "threshold": threshold,
+                        },
+                        agent_ids=[name] if scope == "agent" else [],
+                    )
+                )
     return findings

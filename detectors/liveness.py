@@ -47,28 +47,39 @@ def detect_stalled_waits(sweep: Sweep) -> list[Finding]:
         age = span.age_ms(now)
         if age <= threshold:
             continue
-        target = span.wait_for or (f"task {span.wait_task_id}" if span.wait_task_id else "") or (
-            f"resource {span.wait_resource}" if span.wait_resource else "") or (
-            f"tool {span.tool}" if span.tool else span.name)
+        target = (
+            span.wait_for
+            or (f"task {span.wait_task_id}" if span.wait_task_id else "")
+            or (f"resource {span.wait_resource}" if span.wait_resource else "")
+            or (f"tool {span.tool}" if span.tool else span.name)
+        )
         who = span.agent_id or span.service or "?"
-        findings.append(Finding(
-            kind="stalled_wait",
-            key=f"{span.trace_id}/{span.span_id}",
-            severity="error" if age > 3 * threshold else "warning",
-            summary=f"{who} has been waiting on {target} for {age / 1000:.0f} s "
-                    f"(threshold {threshold / 1000:.0f} s) and is still alive",
-            evidence={
-                "span": span.brief(now),
-                "waiting_on": {"agent": span.wait_for or None, "task_id": span.wait_task_id or None,
-                               "resource": span.wait_resource or None, "tool": span.tool or None},
-                "open_for_ms": age,
-                "threshold_ms": round(threshold),
-                "threshold_source": source,
-                "declared_timeout_ms": span.wait_timeout_ms,
-            },
-            trace_id=span.trace_id, run_id=span.run_id, span_ids=[span.span_id],
-            agent_ids=[span.agent_id, span.wait_for],
-        ))
+        findings.append(
+            Finding(
+                kind="stalled_wait",
+                key=f"{span.trace_id}/{span.span_id}",
+                severity="error" if age > 3 * threshold else "warning",
+                summary=f"{who} has been waiting on {target} for {age / 1000:.0f} s "
+                f"(threshold {threshold / 1000:.0f} s) and is still alive",
+                evidence={
+                    "span": span.brief(now),
+                    "waiting_on": {
+                        "agent": span.wait_for or None,
+                        "task_id": span.wait_task_id or None,
+                        "resource": span.wait_resource or None,
+                        "tool": span.tool or None,
+                    },
+                    "open_for_ms": age,
+                    "threshold_ms": round(threshold),
+                    "threshold_source": source,
+                    "declared_timeout_ms": span.wait_timeout_ms,
+                },
+                trace_id=span.trace_id,
+                run_id=span.run_id,
+                span_ids=[span.span_id],
+                agent_ids=[span.agent_id, span.wait_for],
+            )
+        )
     return findings
 
 
@@ -84,22 +95,28 @@ def detect_lost_heartbeats(sweep: Sweep) -> list[Finding]:
         last = max(s.last_seen_ms for s in spans)
         silent = now - last
         holding = [s.name for s in spans]
-        findings.append(Finding(
-            kind="lost_heartbeat",
-            key=f"{trace_id}/{who}",
-            severity="error",
-            summary=f"{who} stopped heartbeating {silent / 1000:.0f} s ago while holding {len(spans)} open "
-                    f"span(s) ({', '.join(holding[:3])}{'...' if len(holding) > 3 else ''}): "
-                    "the process likely died holding work",
-            evidence={
-                "spans": [dict(s.brief(now), dead_after_ms=s.dead_after_ms) for s in spans[:50]],
-                "open_spans": len(spans),
-                "last_heartbeat_ms_ago": silent,
-                "missed_intervals": sweep.config.get("lost_heartbeat", "missed_intervals"),
-                "held_resources": sorted({r for s in spans for r in s.held} |
-                                         {s.leader_group for s in spans if s.leader_group}),
-            },
-            trace_id=trace_id, run_id=common(s.run_id for s in spans),
-            span_ids=[s.span_id for s in spans], agent_ids=[s.agent_id for s in spans],
-        ))
+        findings.append(
+            Finding(
+                kind="lost_heartbeat",
+                key=f"{trace_id}/{who}",
+                severity="error",
+                summary=f"{who} stopped heartbeating {silent / 1000:.0f} s ago "
+                f"while holding {len(spans)} open "
+                f"span(s) ({', '.join(holding[:3])}{'...' if len(holding) > 3 else ''}): "
+                "the process likely died holding work",
+                evidence={
+                    "spans": [dict(s.brief(now), dead_after_ms=s.dead_after_ms) for s in spans[:50]],
+                    "open_spans": len(spans),
+                    "last_heartbeat_ms_ago": silent,
+                    "missed_intervals": sweep.config.get("lost_heartbeat", "missed_intervals"),
+                    "held_resources": sorted(
+                        {r for s in spans for r in s.held} | {s.leader_group for s in spans if s.leader_group}
+                    ),
+                },
+                trace_id=trace_id,
+                run_id=common(s.run_id for s in spans),
+                span_ids=[s.span_id for s in spans],
+                agent_ids=[s.agent_id for s in spans],
+            )
+        )
     return findings

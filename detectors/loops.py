@@ -34,8 +34,10 @@ def detect_loops(sweep: Sweep) -> list[Finding]:
     scope, params = sweep.run_scope(extra_runs=running)
     pending_scope, _ = sweep.run_scope("StartTime", extra_runs=running)
     least = min([cfg.get("loop", "max_repeats"), *cfg.overrides("loop", "max_repeats", "agents").values()])
-    rows = sweep.store.rows(LOOP_SQL.replace("{run_scope}", scope).replace("{pending_run_scope}", pending_scope),
-                            {**params, "min_repeats": int(least)})
+    rows = sweep.store.rows(
+        LOOP_SQL.replace("{run_scope}", scope).replace("{pending_run_scope}", pending_scope),
+        {**params, "min_repeats": int(least)},
+    )
     findings = []
     for r in rows:
         agent = r["AgentId"]
@@ -44,17 +46,25 @@ def detect_loops(sweep: Sweep) -> list[Finding]:
         if len(spans) < limit:
             continue
         is_run = not (len(r["run"]) == 32 and r["run"] == spans[0][0])
-        findings.append(Finding(
-            kind="loop",
-            key=f"{r['run']}/{agent}/{r['InputHash']}",
-            severity="warning",
-            summary=f"{agent} received the same input {len(spans)} times in one "
-                    f"{'run' if is_run else 'trace'}: it is going round in circles",
-            evidence={"agent_id": agent, "input_hash": r["InputHash"], "repeats": len(spans),
-                      "threshold": limit, "run_id": r["run"] if is_run else None,
-                      "spans": [{"trace_id": t, "span_id": s, "time_ms": ms} for t, s, ms in spans[:50]]},
-            trace_id=spans[0][0] if len({s[0] for s in spans}) == 1 else "",
-            run_id=r["run"] if is_run else "",
-            span_ids=[s[1] for s in spans], agent_ids=[agent],
-        ))
+        findings.append(
+            Finding(
+                kind="loop",
+                key=f"{r['run']}/{agent}/{r['InputHash']}",
+                severity="warning",
+                summary=f"{agent} received the same input {len(spans)} times in one "
+                f"{'run' if is_run else 'trace'}: it is going round in circles",
+                evidence={
+                    "agent_id": agent,
+                    "input_hash": r["InputHash"],
+                    "repeats": len(spans),
+                    "threshold": limit,
+                    "run_id": r["run"] if is_run else None,
+                    "spans": [{"trace_id": t, "span_id": s, "time_ms": ms} for t, s, ms in spans[:50]],
+                },
+                trace_id=spans[0][0] if len({s[0] for s in spans}) == 1 else "",
+                run_id=r["run"] if is_run else "",
+                span_ids=[s[1] for s in spans],
+                agent_ids=[agent],
+            )
+        )
     return findings

@@ -16,8 +16,23 @@ from typing import Any
 
 from .model import Finding
 
-COLUMNS = ["Id", "Kind", "Key", "Severity", "TraceId", "RunId", "SpanIds", "AgentIds", "Summary", "Evidence",
-           "FirstSeen", "LastSeen", "Status", "ResolvedAt", "Version"]
+COLUMNS = [
+    "Id",
+    "Kind",
+    "Key",
+    "Severity",
+    "TraceId",
+    "RunId",
+    "SpanIds",
+    "AgentIds",
+    "Summary",
+    "Evidence",
+    "FirstSeen",
+    "LastSeen",
+    "Status",
+    "ResolvedAt",
+    "Version",
+]
 
 SELECT_FINDINGS = """
 SELECT Id, Kind, Key, Severity, TraceId, RunId, SpanIds, AgentIds, Summary, Evidence,
@@ -43,11 +58,21 @@ def _dt(ms: int | None) -> datetime | None:
 
 
 def row_to_finding(row: dict[str, Any]) -> Finding:
-    finding = Finding(kind=row["Kind"], key=row["Key"], severity=row["Severity"], summary=row["Summary"],
-                      evidence=json.loads(row["Evidence"]) if row["Evidence"] else {},
-                      trace_id=row["TraceId"], run_id=row["RunId"], span_ids=list(row["SpanIds"]),
-                      agent_ids=list(row["AgentIds"]), first_seen_ms=row["first_ms"], last_seen_ms=row["last_ms"],
-                      status=row["Status"], resolved_at_ms=row["resolved_ms"])
+    finding = Finding(
+        kind=row["Kind"],
+        key=row["Key"],
+        severity=row["Severity"],
+        summary=row["Summary"],
+        evidence=json.loads(row["Evidence"]) if row["Evidence"] else {},
+        trace_id=row["TraceId"],
+        run_id=row["RunId"],
+        span_ids=list(row["SpanIds"]),
+        agent_ids=list(row["AgentIds"]),
+        first_seen_ms=row["first_ms"],
+        last_seen_ms=row["last_ms"],
+        status=row["Status"],
+        resolved_at_ms=row["resolved_ms"],
+    )
     return finding
 
 
@@ -67,24 +92,44 @@ def load(store, ids: list[str]) -> dict[str, Finding]:
 
 
 def _row(f: Finding) -> list[Any]:
-    return [f.id, f.kind, f.key, f.severity, f.trace_id, f.run_id, f.span_ids, f.agent_ids, f.summary,
-            json.dumps(f.evidence, default=str, sort_keys=True), _dt(f.first_seen_ms), _dt(f.last_seen_ms),
-            f.status, _dt(f.resolved_at_ms), _version()]
+    return [
+        f.id,
+        f.kind,
+        f.key,
+        f.severity,
+        f.trace_id,
+        f.run_id,
+        f.span_ids,
+        f.agent_ids,
+        f.summary,
+        json.dumps(f.evidence, default=str, sort_keys=True),
+        _dt(f.first_seen_ms),
+        _dt(f.last_seen_ms),
+        f.status,
+        _dt(f.resolved_at_ms),
+        _version(),
+    ]
 
 
-def save(store, detected: list[Finding], resolvable_kinds: list[str], now_ms: int,
-         touch_interval_ms: int) -> tuple[list[Finding], list[Finding]]:
+def save(
+    store, detected: list[Finding], resolvable_kinds: list[str], now_ms: int, touch_interval_ms: int
+) -> tuple[list[Finding], list[Finding]]:
     """Merge this sweep's findings into the table. Returns (detected with their stored state, resolved)."""
     # Several detectors may report one condition in one sweep; the last one wins.
     unique = {f.id: f for f in detected}
-    previous = {r["Id"]: r for r in store.rows(SELECT_STATE, {"ids": list(unique), "kinds": resolvable_kinds})}
+    previous = {
+        r["Id"]: r for r in store.rows(SELECT_STATE, {"ids": list(unique), "kinds": resolvable_kinds})
+    }
     writes: list[Finding] = []
     for f in unique.values():
         before = previous.get(f.id)
         if before is not None and before["Status"] == "open":
             f.first_seen_ms = before["first_ms"]
-            changed = (f.severity != before["Severity"] or f.span_ids != list(before["SpanIds"])
-                       or f.agent_ids != list(before["AgentIds"]))
+            changed = (
+                f.severity != before["Severity"]
+                or f.span_ids != list(before["SpanIds"])
+                or f.agent_ids != list(before["AgentIds"])
+            )
             if changed or now_ms - before["last_ms"] >= touch_interval_ms:
                 f.last_seen_ms = now_ms
                 writes.append(f)
@@ -95,8 +140,11 @@ def save(store, detected: list[Finding], resolvable_kinds: list[str], now_ms: in
             f.last_seen_ms = now_ms
             writes.append(f)
         f.status, f.resolved_at_ms = "open", None
-    cleared = [fid for fid, before in previous.items()
-               if fid not in unique and before["Status"] == "open" and before["Kind"] in resolvable_kinds]
+    cleared = [
+        fid
+        for fid, before in previous.items()
+        if fid not in unique and before["Status"] == "open" and before["Kind"] in resolvable_kinds
+    ]
     resolved = list(load(store, cleared).values()) if cleared else []
     for before in resolved:
         before.status, before.resolved_at_ms = "resolved", now_ms

@@ -33,7 +33,8 @@ FROM (
           AND ToolName NOT IN {exclude:Array(String)}
         GROUP BY ToolName, SpanId
     )
-    WINDOW w AS (PARTITION BY ToolName ORDER BY t_ms RANGE BETWEEN CURRENT ROW AND {window_ms:UInt64} FOLLOWING)
+    WINDOW w AS (PARTITION BY ToolName ORDER BY t_ms
+                 RANGE BETWEEN CURRENT ROW AND {window_ms:UInt64} FOLLOWING)
 )
 WHERE n >= {min_retries:UInt64} AND length(agent_list) >= {min_agents:UInt64}
 GROUP BY ToolName
@@ -45,19 +46,32 @@ def detect_retry_storms(sweep: Sweep) -> list[Finding]:
     since = sweep.now_ms - int(cfg.get("retry_storm", "lookback_s") * 1000)
     default_window = cfg.get("retry_storm", "window_s")
     per_tool_window = cfg.overrides("retry_storm", "window_s", "tools")
-    min_retries = min([cfg.get("retry_storm", "min_retries"),
-                       *cfg.overrides("retry_storm", "min_retries", "tools").values()])
-    min_agents = min([cfg.get("retry_storm", "min_agents"),
-                      *cfg.overrides("retry_storm", "min_agents", "tools").values()])
+    min_retries = min(
+        [
+            cfg.get("retry_storm", "min_retries"),
+            *cfg.overrides("retry_storm", "min_retries", "tools").values(),
+        ]
+    )
+    min_agents = min(
+        [cfg.get("retry_storm", "min_agents"), *cfg.overrides("retry_storm", "min_agents", "tools").values()]
+    )
     passes = [(default_window, True, [], sorted(per_tool_window))]
     for tool, window in per_tool_window.items():
         passes.append((window, False, [tool], []))
     findings = []
     for window_s, all_tools, tools, exclude in passes:
-        rows = sweep.store.rows(STORM_SQL, {
-            "since_ms": since, "all_tools": int(all_tools), "tools": tools, "exclude": exclude,
-            "window_ms": int(window_s * 1000), "min_retries": int(min_retries), "min_agents": int(min_agents),
-        })
+        rows = sweep.store.rows(
+            STORM_SQL,
+            {
+                "since_ms": since,
+                "all_tools": int(all_tools),
+                "tools": tools,
+                "exclude": exclude,
+                "window_ms": int(window_s * 1000),
+                "min_retries": int(min_retries),
+                "min_agents": int(min_agents),
+            },
+        )
         for r in rows:
             tool = r["ToolName"]
             need_retries = cfg.get("retry_storm", "min_retries", tool=tool)
@@ -65,19 +79,28 @@ def detect_retry_storms(sweep: Sweep) -> list[Finding]:
             if r["peak"] < need_retries or len(r["peak_agents"]) < need_agents:
                 continue
             agents = sorted(r["peak_agents"])
-            findings.append(Finding(
-                kind="retry_storm",
-                key=tool,
-                severity="error" if r["peak"] >= 3 * need_retries else "warning",
-                summary=f"retry storm on {tool}: {r['peak']} retries from {len(agents)} agents within "
-                        f"{window_s:g} s (no backoff or jitter)",
-                evidence={"tool": tool, "peak_retries": r["peak"], "window_s": window_s,
-                          "peak_window_start_ms": r["peak_start_ms"], "agents": agents,
-                          "trace_ids": sorted(r["peak_traces"])[:50],
-                          "thresholds": {"min_retries": need_retries, "min_agents": need_agents},
-                          "first_storm_retry_ms": r["first_ms"], "last_storm_retry_ms": r["last_ms"]},
-                trace_id=common(r["peak_traces"]), agent_ids=agents,
-            ))
+            findings.append(
+                Finding(
+                    kind="retry_storm",
+                    key=tool,
+                    severity="error" if r["peak"] >= 3 * need_retries else "warning",
+                    summary=f"retry storm on {tool}: {r['peak']} retries from {len(agents)} agents within "
+                    f"{window_s:g} s (no backoff or jitter)",
+                    evidence={
+                        "tool": tool,
+                        "peak_retries": r["peak"],
+                        "window_s": window_s,
+                        "peak_window_start_ms": r["peak_start_ms"],
+                        "agents": agents,
+                        "trace_ids": sorted(r["peak_traces"])[:50],
+                        "thresholds": {"min_retries": need_retries, "min_agents": need_agents},
+                        "first_storm_retry_ms": r["first_ms"],
+                        "last_storm_retry_ms": r["last_ms"],
+                    },
+                    trace_id=common(r["peak_traces"]),
+                    agent_ids=agents,
+                )
+            )
     return findings
 
 
@@ -88,7 +111,8 @@ FROM (
         any(RunId) AS run, toUnixTimestamp64Milli(any(Timestamp)) AS t_ms, max(Attempt) AS attempt
     FROM spans
     WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND IdempotencyKey != ''
-      AND StatusCode != 'Error' AND TimedOut = 0 AND TaskStatus NOT IN ('failed', 'abandoned', 'partial', 'timeout')
+      AND StatusCode != 'Error' AND TimedOut = 0
+      AND TaskStatus NOT IN ('failed', 'abandoned', 'partial', 'timeout')
       AND IdempotencyKey IN (SELECT IdempotencyKey FROM spans WHERE {scope} AND IdempotencyKey != '')
     GROUP BY IdempotencyKey, ToolName, SpanId
 )
@@ -99,7 +123,9 @@ HAVING count() > 1
 
 def detect_duplicate_executions(sweep: Sweep) -> list[Finding]:
     scope, params = sweep.scope()
-    since = min(sweep.since_ms, sweep.now_ms - int(sweep.config.get("duplicate_execution", "lookback_s") * 1000))
+    since = min(
+        sweep.since_ms, sweep.now_ms - int(sweep.config.get("duplicate_execution", "lookback_s") * 1000)
+    )
     findings = []
     for r in sweep.store.rows(DUPLICATE_SQL.replace("{scope}", scope), {**params, "since_ms": since}):
         runs = sorted(r["runs"], key=lambda x: x[4])
@@ -107,17 +133,33 @@ def detect_duplicate_executions(sweep: Sweep) -> list[Finding]:
         by_agent: dict[str, int] = defaultdict(int)
         for run in runs:
             by_agent[run[2]] += 1
-        findings.append(Finding(
-            kind="duplicate_execution",
-            key=f"{r['IdempotencyKey']}/{r['ToolName']}",
-            severity="error",
-            summary=f"{what} completed {len(runs)} times with one idempotency key "
-                    f"{r['IdempotencyKey'][:40]!r}: its side effect ran more than once",
-            evidence={"idempotency_key": r["IdempotencyKey"], "tool": r["ToolName"] or None,
-                      "completions": [{"trace_id": t, "span_id": s, "agent_id": a or None, "run_id": ru or None,
-                                       "time_ms": ms, "attempt": att} for t, s, a, ru, ms, att in runs[:50]],
-                      "count": len(runs)},
-            trace_id=common(x[0] for x in runs), run_id=common(x[3] for x in runs),
-            span_ids=[x[1] for x in runs], agent_ids=[x[2] for x in runs],
-        ))
+        findings.append(
+            Finding(
+                kind="duplicate_execution",
+                key=f"{r['IdempotencyKey']}/{r['ToolName']}",
+                severity="error",
+                summary=f"{what} completed {len(runs)} times with one idempotency key "
+                f"{r['IdempotencyKey'][:40]!r}: its side effect ran more than once",
+                evidence={
+                    "idempotency_key": r["IdempotencyKey"],
+                    "tool": r["ToolName"] or None,
+                    "completions": [
+                        {
+                            "trace_id": t,
+                            "span_id": s,
+                            "agent_id": a or None,
+                            "run_id": ru or None,
+                            "time_ms": ms,
+                            "attempt": att,
+                        }
+                        for t, s, a, ru, ms, att in runs[:50]
+                    ],
+                    "count": len(runs),
+                },
+                trace_id=common(x[0] for x in runs),
+                run_id=common(x[3] for x in runs),
+                span_ids=[x[1] for x in runs],
+                agent_ids=[x[2] for x in runs],
+            )
+        )
     return findings

@@ -55,9 +55,16 @@ class SweepResult:
     traces_in_scope: int | None = None  # None: every trace in the window
 
 
-def run_sweep(store, config: DetectorConfig, *, now: int | None = None, since_ms: int | None = None,
-              traces: list[str] | None = None, kinds: set[str] | None = None,
-              persist_findings: bool = True) -> SweepResult:
+def run_sweep(
+    store,
+    config: DetectorConfig,
+    *,
+    now: int | None = None,
+    since_ms: int | None = None,
+    traces: list[str] | None = None,
+    kinds: set[str] | None = None,
+    persist_findings: bool = True,
+) -> SweepResult:
     """One sweep of the enabled detectors (or `kinds`); stores the findings unless told not to."""
     now = now_ms() if now is None else now
     if since_ms is None:
@@ -82,7 +89,8 @@ def run_sweep(store, config: DetectorConfig, *, now: int | None = None, since_ms
         started = time.perf_counter()
         resolvable = [k for k in ran if k in LIVE_KINDS]
         result.findings, result.resolved = persist.save(
-            store, result.findings, resolvable, now, int(config.get("sweep", "touch_interval_s") * 1000))
+            store, result.findings, resolvable, now, int(config.get("sweep", "touch_interval_s") * 1000)
+        )
         result.timings_ms["persist"] = (time.perf_counter() - started) * 1000
     return result
 
@@ -133,11 +141,14 @@ class DetectionLoop:
             else:
                 rows = self.store.rows(DIRTY_SQL, {"after_ms": self._watermark_ms - overlap})
                 traces = [r["TraceId"] for r in rows]
-                watermark = max([self._watermark_ms, *(r["ins_ms"] for r in rows)]) \
-                    if rows else self._watermark_ms
+                watermark = (
+                    max([self._watermark_ms, *(r["ins_ms"] for r in rows)]) if rows else self._watermark_ms
+                )
                 horizon = now - int(self.config.get("sweep", "open_horizon_s") * 1000)
                 start = self.store.scalar(DIRTY_START_SQL, {"traces": traces}) if traces else None
-                since = max(horizon, min(start or now, now - int(self.config.get("sweep", "lookback_s") * 1000)))
+                since = max(
+                    horizon, min(start or now, now - int(self.config.get("sweep", "lookback_s") * 1000))
+                )
             kinds = self._due_kinds(now)
             result = run_sweep(self.store, self.config, now=now, since_ms=since, traces=traces, kinds=kinds)
             for kind in kinds:

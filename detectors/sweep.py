@@ -25,13 +25,38 @@ SELECT TraceId, SpanId, ParentSpanId, SpanName, ServiceName,
     SpanAttributes['swarmscope.leader.group'] AS leader_group,
     InputHash
 FROM pending_spans FINAL
-WHERE LastSeen >= horizon
+WHERE LastSeen >= horizon AND ({only})
   AND (TraceId, SpanId) NOT IN (
     SELECT TraceId, SpanId FROM spans
-    WHERE Timestamp >= (SELECT min(StartTime) FROM pending_spans WHERE LastSeen >= horizon)
-      AND TraceId IN (SELECT TraceId FROM pending_spans WHERE LastSeen >= horizon)
-      AND SpanId IN (SELECT SpanId FROM pending_spans WHERE LastSeen >= horizon))
+    WHERE Timestamp >= (SELECT min(StartTime) FROM pending_spans WHERE LastSeen >= horizon AND ({only}))
+      AND TraceId IN (SELECT TraceId FROM pending_spans WHERE LastSeen >= horizon AND ({only}))
+      AND SpanId IN (SELECT SpanId FROM pending_spans WHERE LastSeen >= horizon AND ({only})))
 """
+
+
+def fetch_open_spans(
+    store, config: DetectorConfig, now_ms: int, only: str = "1", params: dict[str, Any] | None = None
+) -> list[OpenSpan]:
+    """Open spans (optionally only those matching the SQL condition `only`), judged alive or dead."""
+    horizon = now_ms - int(config.get("sweep", "open_horizon_s") * 1000)
+    result = store.client.query(
+        OPEN_SPANS_SQL.replace("{only}", only), parameters={**(params or {}), "horizon_ms": horizon}
+    )
+    spans = []
+    for row in result.result_rows:
+        held, leader, input_hash = row[17], row[18], row[19]
+        span = OpenSpan(
+            *row[:17], [h.strip() for h in held.split(",") if h.strip()] if held else [], leader, input_hash
+        )
+        if span.interval_ms:
+            missed = config.get(
+                "lost_heartbeat", "missed_intervals", tool=span.tool or None, agent=span.agent_id or None
+            )
+            span.dead_after_ms = int(missed * span.interval_ms)
+            span.dead = now_ms - span.last_seen_ms > span.dead_after_ms
+        spans.append(span)
+    return spans
+
 
 # Per-tool latency from the per-minute aggregates (never a scan of spans).
 TOOL_LATENCY_SQL = """
@@ -85,8 +110,13 @@ class OpenSpan:
 
     def brief(self, now_ms: int) -> dict[str, Any]:
         return {
-            "trace_id": self.trace_id, "span_id": self.span_id, "name": self.name, "agent_id": self.agent_id,
-            "run_id": self.run_id or None, "service": self.service, "open_for_s": round(self.age_ms(now_ms) / 1000, 3),
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+            "name": self.name,
+            "agent_id": self.agent_id,
+            "run_id": self.run_id or None,
+            "service": self.service,
+            "open_for_s": round(self.age_ms(now_ms) / 1000, 3),
             "last_heartbeat_s_ago": round(max(0, now_ms - self.last_seen_ms) / 1000, 3),
             "heartbeat_interval_ms": self.interval_ms,
         }
@@ -96,8 +126,9 @@ class Sweep:
     """Inputs of one sweep. `traces` None means every trace in the window (a full sweep); a list
     restricts the finished-span detectors to those traces (an incremental sweep)."""
 
-    def __init__(self, store, config: DetectorConfig, now_ms: int, since_ms: int,
-                 traces: list[str] | None = None) -> None:
+    def __init__(
+        self, store, config: DetectorConfig, now_ms: int, since_ms: int, traces: list[str] | None = None
+    ) -> None:
         self.store = store
         self.config = config
         self.now_ms = now_ms
@@ -122,8 +153,9 @@ class Sweep:
             params["scope_traces"] = self.traces
         return sql, params
 
-    def run_scope(self, time_column: str = "Timestamp", extra_runs: list[str] | None = None
-                  ) -> tuple[str, dict[str, Any]]:
+    def run_scope(
+        self, time_column: str = "Timestamp", extra_runs: list[str] | None = None
+    ) -> tuple[str, dict[str, Any]]:
         """SQL condition selecting every span of the runs in scope (a run is its RunId, else its
         trace): on an incremental sweep the runs of the traces in scope (plus `extra_runs`), found
         through the RunId and TraceId skip indexes."""
@@ -133,12 +165,18 @@ class Sweep:
             if self._runs is None:
                 self._runs = set()
                 if self.traces:
-                    self._runs.update(r["RunId"] for r in self.store.rows(
-                        "SELECT DISTINCT RunId FROM spans WHERE " + self.scope()[0], self.scope()[1]))
+                    self._runs.update(
+                        r["RunId"]
+                        for r in self.store.rows(
+                            "SELECT DISTINCT RunId FROM spans WHERE " + self.scope()[0], self.scope()[1]
+                        )
+                    )
             runs = (self._runs | set(extra_runs or ())) - {""}
-            sql += (" AND (RunId IN {scope_runs:Array(String)}"
-                    " OR (RunId = '' AND TraceId IN {scope_traces:Array(String)})"
-                    " OR TraceId IN {scope_runs:Array(String)})")
+            sql += (
+                " AND (RunId IN {scope_runs:Array(String)}"
+                " OR (RunId = '' AND TraceId IN {scope_traces:Array(String)})"
+                " OR TraceId IN {scope_runs:Array(String)})"
+            )
             params.update(scope_runs=sorted(runs), scope_traces=self.traces)
         return sql, params
 
@@ -146,23 +184,7 @@ class Sweep:
 
     def open_spans(self) -> list[OpenSpan]:
         if self._open is None:
-            horizon = self.now_ms - int(self.config.get("sweep", "open_horizon_s") * 1000)
-            result = self.store.client.query(OPEN_SPANS_SQL, parameters={"horizon_ms": horizon})
-            spans = []
-            for row in result.result_rows:
-                (trace_id, span_id, parent, name, service, start_ms, last_ms, interval, op, agent, tool,
-                 run_id, task_id, wait_for, wait_task, wait_res, wait_timeout, held, leader, input_hash) = row
-                span = OpenSpan(trace_id, span_id, parent, name, service, start_ms, last_ms, interval, op,
-                                agent, tool, run_id, task_id, wait_for, wait_task, wait_res, wait_timeout,
-                                [h.strip() for h in held.split(",") if h.strip()] if held else [], leader,
-                                input_hash)
-                if interval:
-                    missed = self.config.get("lost_heartbeat", "missed_intervals", tool=tool or None,
-                                             agent=agent or None)
-                    span.dead_after_ms = int(missed * interval)
-                    span.dead = self.now_ms - last_ms > span.dead_after_ms
-                spans.append(span)
-            self._open = spans
+            self._open = fetch_open_spans(self.store, self.config, self.now_ms)
         return self._open
 
     # ---- tool latency -----------------------------------------------------------------------

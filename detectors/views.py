@@ -7,7 +7,7 @@ from typing import Any
 
 from .config import DetectorConfig
 from .persist import SELECT_FINDINGS, row_to_finding
-from .sweep import Sweep
+from .sweep import Sweep, fetch_open_spans
 from .util import iso_ms, now_ms
 from .waitgraph import build_graph
 
@@ -23,20 +23,54 @@ LIMIT {limit:UInt32}
 """
 
 
-def list_findings(store, *, kind: str | None = None, trace_id: str | None = None, run_id: str | None = None,
-                  agent: str | None = None, since_ms: int | None = None, status: str | None = None,
-                  limit: int = 100) -> list[dict[str, Any]]:
-    rows = store.rows(SELECT_FINDINGS + FINDINGS_FILTER, {
-        "kind": kind or "", "trace_id": trace_id or "", "run_id": run_id or "", "agent": agent or "",
-        "status": status or "", "since_ms": since_ms or 0, "limit": limit,
-    })
+def list_findings(
+    store,
+    *,
+    kind: str | None = None,
+    trace_id: str | None = None,
+    run_id: str | None = None,
+    agent: str | None = None,
+    since_ms: int | None = None,
+    status: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    rows = store.rows(
+        SELECT_FINDINGS + FINDINGS_FILTER,
+        {
+            "kind": kind or "",
+            "trace_id": trace_id or "",
+            "run_id": run_id or "",
+            "agent": agent or "",
+            "status": status or "",
+            "since_ms": since_ms or 0,
+            "limit": limit,
+        },
+    )
     return [row_to_finding(r).to_dict() for r in rows]
 
 
+# Open spans the wait-for graph is made of: waits and declared holders (then task owners and parents).
+GRAPH_SPANS = (
+    "Operation = 'wait' OR WaitFor != '' OR WaitTaskId != '' OR WaitResource != '' "
+    "OR mapContains(SpanAttributes, 'swarmscope.resource.held') "
+    "OR mapContains(SpanAttributes, 'swarmscope.leader.group')"
+)
+GRAPH_OWNERS = (
+    "(Operation = 'invoke_agent' AND TaskId IN {tasks:Array(String)}) OR SpanId IN {parents:Array(String)}"
+)
+
+
 def wait_graph(store, config: DetectorConfig | None = None, *, run_id: str | None = None) -> dict[str, Any]:
+    """The wait-for graph as of now, reading only the open spans it is made of."""
+    config = config or DetectorConfig()
     now = now_ms()
-    sweep = Sweep(store, config or DetectorConfig(), now, now)
-    open_spans = sweep.open_spans()
+    open_spans = fetch_open_spans(store, config, now, GRAPH_SPANS)
+    tasks = sorted({s.wait_task_id for s in open_spans if s.is_wait and s.wait_task_id and not s.wait_for})
+    parents = sorted({s.parent_span_id for s in open_spans if not s.agent_id and s.parent_span_id})
+    if tasks or parents:
+        seen = {(s.trace_id, s.span_id) for s in open_spans}
+        more = fetch_open_spans(store, config, now, GRAPH_OWNERS, {"tasks": tasks, "parents": parents})
+        open_spans += [s for s in more if (s.trace_id, s.span_id) not in seen]
     if run_id:
         open_spans = [s for s in open_spans if s.run_id == run_id]
     graph = build_graph(open_spans)
@@ -54,7 +88,8 @@ LIMIT {limit:UInt32}
 """
 
 TOP_ERRORS_SQL = """
-SELECT ToolName AS tool, if(StatusMessage != '', StatusMessage, ErrorType) AS message, uniqExact(SpanId) AS count
+SELECT ToolName AS tool, if(StatusMessage != '', StatusMessage, ErrorType) AS message,
+    uniqExact(SpanId) AS count
 FROM spans
 WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND ToolName IN {tools:Array(String)}
   AND (StatusCode = 'Error' OR TimedOut = 1)
@@ -74,13 +109,20 @@ def tools(store, *, since_ms: int, limit: int = 200, top_errors: int = 3) -> lis
     out = []
     for r in rows:
         p50, p95, p99 = (round(float(q) / 1e6, 3) for q in r["q"])
-        out.append({
-            "tool": r["tool"], "calls": r["calls"], "errors": r["errors"],
-            "error_rate": round(r["errors"] / r["calls"], 4) if r["calls"] else 0.0,
-            "timeouts": r["timeouts"], "retries": r["retries"],
-            "p50_ms": p50, "p95_ms": p95, "p99_ms": p99,
-            "top_errors": messages.get(r["tool"], []),
-        })
+        out.append(
+            {
+                "tool": r["tool"],
+                "calls": r["calls"],
+                "errors": r["errors"],
+                "error_rate": round(r["errors"] / r["calls"], 4) if r["calls"] else 0.0,
+                "timeouts": r["timeouts"],
+                "retries": r["retries"],
+                "p50_ms": p50,
+                "p95_ms": p95,
+                "p99_ms": p99,
+                "top_errors": messages.get(r["tool"], []),
+            }
+        )
     return out
 
 
@@ -99,7 +141,9 @@ LIMIT {limit:UInt32}
 
 
 def tool_known(store, tool: str) -> bool:
-    return bool(store.scalar("SELECT count() FROM tool_minutes WHERE ToolName = {tool:String}", {"tool": tool}))
+    return bool(
+        store.scalar("SELECT count() FROM tool_minutes WHERE ToolName = {tool:String}", {"tool": tool})
+    )
 
 
 def tool_failures(store, tool: str, *, since_ms: int, limit: int = 100) -> list[dict[str, Any]]:
@@ -108,7 +152,15 @@ def tool_failures(store, tool: str, *, since_ms: int, limit: int = 100) -> list[
         r["time"] = iso_ms(r.pop("time_ms"))
         r["timed_out"] = bool(r["timed_out"])
         r["duration_ms"] = round(float(r["duration_ms"]), 3)
-        for key in ("agent_id", "run_id", "input_hash", "call_id", "idempotency_key", "error_type", "message"):
+        for key in (
+            "agent_id",
+            "run_id",
+            "input_hash",
+            "call_id",
+            "idempotency_key",
+            "error_type",
+            "message",
+        ):
             r[key] = r[key] or None
         out.append(r)
     return out
@@ -123,7 +175,8 @@ SELECT AgentId AS agent_id, any(AgentName) AS name, anyIf(AgentRole, AgentRole !
     avgIf(Confidence, Confidence IS NOT NULL) AS mean_confidence,
     greatest(sumIf(InputTokens, Operation = 'invoke_agent'), sumIf(InputTokens, Operation != 'invoke_agent'))
         AS input_tokens,
-    greatest(sumIf(OutputTokens, Operation = 'invoke_agent'), sumIf(OutputTokens, Operation != 'invoke_agent'))
+    greatest(sumIf(OutputTokens, Operation = 'invoke_agent'),
+             sumIf(OutputTokens, Operation != 'invoke_agent'))
         AS output_tokens
 FROM spans
 WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND AgentId != ''
@@ -141,7 +194,9 @@ GROUP BY agent
 """
 
 
-def agents(store, *, since_ms: int, limit: int = 200, config: DetectorConfig | None = None) -> list[dict[str, Any]]:
+def agents(
+    store, *, since_ms: int, limit: int = 200, config: DetectorConfig | None = None
+) -> list[dict[str, Any]]:
     rows = store.rows(AGENTS_SQL, {"since_ms": since_ms, "limit": limit})
     now = now_ms()
     open_spans = Sweep(store, config or DetectorConfig(), now, now).open_spans()
@@ -152,12 +207,14 @@ def agents(store, *, since_ms: int, limit: int = 200, config: DetectorConfig | N
         agent = r["agent_id"]
         conf = r["mean_confidence"]
         f = findings.get(agent, {})
-        out.append({
-            **r,
-            "role": r["role"] or None,
-            "error_rate": round(r["errors"] / r["spans"], 4) if r["spans"] else 0.0,
-            "mean_confidence": None if conf is None or conf != conf else round(float(conf), 4),
-            "open_spans": open_by_agent.get(agent, 0),
-            "findings": {"open": f.get("open", 0), "total": f.get("total", 0)},
-        })
+        out.append(
+            {
+                **r,
+                "role": r["role"] or None,
+                "error_rate": round(r["errors"] / r["spans"], 4) if r["spans"] else 0.0,
+                "mean_confidence": None if conf is None or conf != conf else round(float(conf), 4),
+                "open_spans": open_by_agent.get(agent, 0),
+                "findings": {"open": f.get("open", 0), "total": f.get("total", 0)},
+            }
+        )
     return out

@@ -52,12 +52,28 @@ class WaitGraph:
 
     def to_dict(self, now_ms: int) -> dict[str, Any]:
         return {
-            "waits": [dict(w.brief(now_ms), waiting_for=w.wait_for or None, task_id=w.wait_task_id or None,
-                           resource=w.wait_resource or None, timeout_ms=w.wait_timeout_ms, dead=w.dead)
-                      for w in self.waits],
+            "waits": [
+                dict(
+                    w.brief(now_ms),
+                    waiting_for=w.wait_for or None,
+                    task_id=w.wait_task_id or None,
+                    resource=w.wait_resource or None,
+                    timeout_ms=w.wait_timeout_ms,
+                    dead=w.dead,
+                )
+                for w in self.waits
+            ],
             "nodes": list(self.nodes.values()),
-            "edges": [{"source": e.source, "target": e.target, "kind": e.kind, "trace_id": e.span.trace_id,
-                       "span_id": e.span.span_id} for e in self.edges],
+            "edges": [
+                {
+                    "source": e.source,
+                    "target": e.target,
+                    "kind": e.kind,
+                    "trace_id": e.span.trace_id,
+                    "span_id": e.span.span_id,
+                }
+                for e in self.edges
+            ],
             "cycles": [{k: v for k, v in c.items() if not k.startswith("_")} for c in self.cycles],
         }
 
@@ -102,8 +118,9 @@ def build_graph(open_spans: list[OpenSpan]) -> WaitGraph:
         run_id, agent_id = _waiter(span, by_id)
         source = graph.node(agent_node(run_id, agent_id), "agent", agent_id=agent_id, run_id=run_id or None)
         if span.wait_for:
-            target = graph.node(agent_node(run_id, span.wait_for), "agent", agent_id=span.wait_for,
-                                run_id=run_id or None)
+            target = graph.node(
+                agent_node(run_id, span.wait_for), "agent", agent_id=span.wait_for, run_id=run_id or None
+            )
             graph.edges.append(Edge(source, target, "agent", span))
         elif span.wait_task_id:
             owner = owners_in_run.get((run_id, span.wait_task_id))
@@ -113,8 +130,12 @@ def build_graph(open_spans: list[OpenSpan]) -> WaitGraph:
                 _, owner_run, owner_agent = owner.split(":", 2)
                 target = graph.node(owner, "agent", agent_id=owner_agent, run_id=owner_run or None)
             else:
-                target = graph.node(f"task:{run_id}:{span.wait_task_id}", "task", task_id=span.wait_task_id,
-                                    run_id=run_id or None)
+                target = graph.node(
+                    f"task:{run_id}:{span.wait_task_id}",
+                    "task",
+                    task_id=span.wait_task_id,
+                    run_id=run_id or None,
+                )
             graph.edges.append(Edge(source, target, "task", span))
         if span.wait_resource:
             resource = span.wait_resource
@@ -221,8 +242,16 @@ def find_cycles(graph: WaitGraph) -> list[dict[str, Any]]:
         for i, node in enumerate(order):
             following = order[(i + 1) % len(order)]
             edge = next(e for e in out_edges[node] if e.target == following)
-            steps.append({"from": node, "to": following, "kind": edge.kind, "trace_id": edge.span.trace_id,
-                          "span_id": edge.span.span_id, "span_name": edge.span.name})
+            steps.append(
+                {
+                    "from": node,
+                    "to": following,
+                    "kind": edge.kind,
+                    "trace_id": edge.span.trace_id,
+                    "span_id": edge.span.span_id,
+                    "span_name": edge.span.name,
+                }
+            )
         inner = [e for n in component for e in out_edges[n] if e.target in members]
         # Everyone who waits, directly or through others, on a member is blocked behind the cycle.
         blocked: set[str] = set()
@@ -232,20 +261,31 @@ def find_cycles(graph: WaitGraph) -> list[dict[str, Any]]:
                 if waiter not in members and waiter not in blocked:
                     blocked.add(waiter)
                     queue.append(waiter)
-        blocked_edges = [e for n in sorted(blocked) for e in out_edges[n]
-                         if e.target in members or e.target in blocked]
-        cycles.append({
-            "nodes": order,
-            "members": sorted(component),
-            "steps": steps,
-            "wait_span_ids": sorted({e.span.span_id for e in inner if e.kind != "holder"}),
-            "holder_span_ids": sorted({e.span.span_id for e in inner if e.kind == "holder"}),
-            "blocked": [{"node": e.source, "waits_on": e.target, "trace_id": e.span.trace_id,
-                         "span_id": e.span.span_id, "span_name": e.span.name}
-                        for e in blocked_edges if e.kind != "holder"],
-            "_inner": inner,
-            "_blocked_edges": blocked_edges,
-        })
+        blocked_edges = [
+            e for n in sorted(blocked) for e in out_edges[n] if e.target in members or e.target in blocked
+        ]
+        cycles.append(
+            {
+                "nodes": order,
+                "members": sorted(component),
+                "steps": steps,
+                "wait_span_ids": sorted({e.span.span_id for e in inner if e.kind != "holder"}),
+                "holder_span_ids": sorted({e.span.span_id for e in inner if e.kind == "holder"}),
+                "blocked": [
+                    {
+                        "node": e.source,
+                        "waits_on": e.target,
+                        "trace_id": e.span.trace_id,
+                        "span_id": e.span.span_id,
+                        "span_name": e.span.name,
+                    }
+                    for e in blocked_edges
+                    if e.kind != "holder"
+                ],
+                "_inner": inner,
+                "_blocked_edges": blocked_edges,
+            }
+        )
     return cycles
 
 
@@ -268,25 +308,38 @@ def detect_deadlocks(sweep: Sweep) -> list[Finding]:
         summary = f"deadlock: {path} ({len(agents)} agent(s) waiting on each other)"
         if blocked_agents:
             summary += f"; {len(blocked_agents)} more blocked behind it ({', '.join(blocked_agents[:5])})"
-        findings.append(Finding(
-            kind="deadlock",
-            key=",".join(cycle["wait_span_ids"]),
-            severity="critical",
-            summary=summary,
-            evidence={
-                "cycle": [_label(graph, n) for n in cycle["nodes"]],
-                "cycle_nodes": cycle["nodes"],
-                "steps": cycle["steps"],
-                "waits": [dict(w.brief(now), waiting_for=w.wait_for or None, task_id=w.wait_task_id or None,
-                               resource=w.wait_resource or None, timeout_ms=w.wait_timeout_ms) for w in waits],
-                "holders": [e.span.brief(now) for e in inner if e.kind == "holder"],
-                "blocked": cycle["blocked"],
-                "blocked_agents": blocked_agents,
-            },
-            trace_id=common(w.trace_id for w in waits),
-            run_id=common(w.run_id for w in waits),
-            span_ids=[*cycle["wait_span_ids"], *cycle["holder_span_ids"],
-                      *(e.span.span_id for e in blocked_edges)],
-            agent_ids=[*agents, *blocked_agents],
-        ))
+        findings.append(
+            Finding(
+                kind="deadlock",
+                key=",".join(cycle["wait_span_ids"]),
+                severity="critical",
+                summary=summary,
+                evidence={
+                    "cycle": [_label(graph, n) for n in cycle["nodes"]],
+                    "cycle_nodes": cycle["nodes"],
+                    "steps": cycle["steps"],
+                    "waits": [
+                        dict(
+                            w.brief(now),
+                            waiting_for=w.wait_for or None,
+                            task_id=w.wait_task_id or None,
+                            resource=w.wait_resource or None,
+                            timeout_ms=w.wait_timeout_ms,
+                        )
+                        for w in waits
+                    ],
+                    "holders": [e.span.brief(now) for e in inner if e.kind == "holder"],
+                    "blocked": cycle["blocked"],
+                    "blocked_agents": blocked_agents,
+                },
+                trace_id=common(w.trace_id for w in waits),
+                run_id=common(w.run_id for w in waits),
+                span_ids=[
+                    *cycle["wait_span_ids"],
+                    *cycle["holder_span_ids"],
+                    *(e.span.span_id for e in blocked_edges),
+                ],
+                agent_ids=[*agents, *blocked_agents],
+            )
+        )
     return findings

@@ -16,17 +16,25 @@ import swarmscope
 
 
 def deadlock(endpoint: str, run_id: str, seconds: float) -> None:
-    swarmscope.init("deadlock-swarm", endpoint=endpoint, run_id=run_id, pending_delay=0.2,
-                    heartbeat_interval=1.0, schedule_delay=0.2)
+    swarmscope.init(
+        "deadlock-swarm",
+        endpoint=endpoint,
+        run_id=run_id,
+        pending_delay=0.2,
+        heartbeat_interval=1.0,
+        schedule_delay=0.2,
+    )
     ring = ["planner", "coder", "tester", "docs"]
     release = threading.Event()
     entered = threading.Barrier(len(ring) + 1)
 
     def run(i: int) -> None:
-        with swarmscope.agent(ring[i], task_id=f"{run_id}/{ring[i]}"):
-            with swarmscope.wait_for(ring[(i + 1) % len(ring)], timeout=seconds + 60) as w:
-                entered.wait()
-                w.wait_event(release)
+        with (
+            swarmscope.agent(ring[i], task_id=f"{run_id}/{ring[i]}"),
+            swarmscope.wait_for(ring[(i + 1) % len(ring)], timeout=seconds + 60) as w,
+        ):
+            entered.wait()
+            w.wait_event(release)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(ring))]
     for t in threads:

@@ -37,8 +37,20 @@ def test_findings_filters(client, store):
     every = client.get("/api/findings").json()
     assert every["count"] == 2
     item = next(f for f in every["findings"] if f["kind"] == "deadlock")
-    assert set(item) >= {"id", "kind", "severity", "trace_id", "run_id", "span_ids", "agent_ids", "summary",
-                         "evidence", "first_seen", "last_seen", "status"}
+    assert set(item) >= {
+        "id",
+        "kind",
+        "severity",
+        "trace_id",
+        "run_id",
+        "span_ids",
+        "agent_ids",
+        "summary",
+        "evidence",
+        "first_seen",
+        "last_seen",
+        "status",
+    }
     assert item["status"] == "open" and item["first_seen"].endswith("Z")
     assert item["evidence"]["cycle"] == ["a", "b"]
 
@@ -56,17 +68,20 @@ def test_findings_filters(client, store):
     assert kinds(limit=1) and len(kinds(limit=1)) == 1
 
 
-@pytest.mark.parametrize(("path", "params", "status"), [
-    ("/api/findings", {"kind": "bogus"}, 422),
-    ("/api/findings", {"status": "closed"}, 422),
-    ("/api/findings", {"trace_id": "xyz"}, 400),
-    ("/api/findings", {"since": "last tuesday"}, 400),
-    ("/api/findings", {"limit": 0}, 422),
-    ("/api/findings", {"limit": 100000}, 422),
-    ("/api/tools", {"since": "soon"}, 400),
-    ("/api/agents", {"limit": -1}, 422),
-    ("/api/tools/never_called/failures", {}, 404),
-])
+@pytest.mark.parametrize(
+    ("path", "params", "status"),
+    [
+        ("/api/findings", {"kind": "bogus"}, 422),
+        ("/api/findings", {"status": "closed"}, 422),
+        ("/api/findings", {"trace_id": "xyz"}, 400),
+        ("/api/findings", {"since": "last tuesday"}, 400),
+        ("/api/findings", {"limit": 0}, 422),
+        ("/api/findings", {"limit": 100000}, 422),
+        ("/api/tools", {"since": "soon"}, 400),
+        ("/api/agents", {"limit": -1}, 422),
+        ("/api/tools/never_called/failures", {}, 404),
+    ],
+)
 def test_bad_parameters_are_clear_errors(client, path, params, status):
     response = client.get(path, params=params)
     assert response.status_code == status, response.text
@@ -83,11 +98,17 @@ def test_waits_graph(client, store):
     other.insert(store)
     body = client.get("/api/waits").json()
     assert len(body["waits"]) == 3
-    assert {n["id"] for n in body["nodes"]} == {"agent:run-dl:a", "agent:run-dl:b", "agent:run-other:c",
-                                                 "resource:gpu-pool"}
+    assert {n["id"] for n in body["nodes"]} == {
+        "agent:run-dl:a",
+        "agent:run-dl:b",
+        "agent:run-other:c",
+        "resource:gpu-pool",
+    }
     assert {(e["source"], e["target"], e["kind"]) for e in body["edges"]} == {
-        ("agent:run-dl:a", "agent:run-dl:b", "agent"), ("agent:run-dl:b", "agent:run-dl:a", "agent"),
-        ("agent:run-other:c", "resource:gpu-pool", "resource")}
+        ("agent:run-dl:a", "agent:run-dl:b", "agent"),
+        ("agent:run-dl:b", "agent:run-dl:a", "agent"),
+        ("agent:run-other:c", "resource:gpu-pool", "resource"),
+    }
     [cycle] = body["cycles"]
     assert cycle["nodes"] == ["agent:run-dl:a", "agent:run-dl:b"]
     assert all(s["trace_id"] == dl.trace_id.hex() for s in cycle["steps"])
@@ -99,8 +120,15 @@ def test_tools_and_failures(client, store):
     sc = Scenario()
     agent = sc.agent("coder")
     for i in range(8):
-        sc.tool("web_search", parent=agent, start=-50 + i, dur=0.1 * (i + 1),
-                error="UpstreamError" if i < 2 else None, input_hash=f"h{i}", attempt=1 + (i == 2))
+        sc.tool(
+            "web_search",
+            parent=agent,
+            start=-50 + i,
+            dur=0.1 * (i + 1),
+            error="UpstreamError" if i < 2 else None,
+            input_hash=f"h{i}",
+            attempt=1 + (i == 2),
+        )
     sc.tool("read_file", parent=agent, dur=0.01)
     sc.insert(store)
     tools = {t["tool"]: t for t in client.get("/api/tools", params={"since": "1h"}).json()["tools"]}

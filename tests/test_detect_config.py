@@ -1,4 +1,5 @@
-"""Detector config: documented defaults, TOML and JSON files, per-tool and per-agent overrides, clear errors."""
+"""Detector config: documented defaults, TOML and JSON files, per-tool and per-agent overrides, clear
+errors."""
 
 from __future__ import annotations
 
@@ -49,21 +50,26 @@ min_confidence = 0.7
 
 def test_json_file(tmp_path):
     path = tmp_path / "detect.json"
-    path.write_text(json.dumps({"loop": {"max_repeats": 5}, "tools": {"http_get": {"retry_storm": {"min_agents": 2}}}}))
+    path.write_text(
+        json.dumps({"loop": {"max_repeats": 5}, "tools": {"http_get": {"retry_storm": {"min_agents": 2}}}})
+    )
     config = load_config(str(path))
     assert config.get("loop", "max_repeats") == 5
     assert config.get("retry_storm", "min_agents", tool="http_get") == 2
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    ({"stalled_waits": {}}, "unknown detector section [stalled_waits]"),
-    ({"stalled_wait": {"timeout": 1}}, "unknown parameter stalled_wait.timeout"),
-    ({"stalled_wait": {"default_timeout_s": "2m"}}, "must be a non-negative number"),
-    ({"stalled_wait": {"default_timeout_s": -1}}, "must be a non-negative number"),
-    ({"loop": {"enabled": "yes"}}, "must be true or false"),
-    ({"agents": {"coder": {"lopp": {"max_repeats": 2}}}}, "unknown detector section [agents.coder.lopp]"),
-    ({"tools": ["x"]}, "[tools] must be a table"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"stalled_waits": {}}, "unknown detector section [stalled_waits]"),
+        ({"stalled_wait": {"timeout": 1}}, "unknown parameter stalled_wait.timeout"),
+        ({"stalled_wait": {"default_timeout_s": "2m"}}, "must be a non-negative number"),
+        ({"stalled_wait": {"default_timeout_s": -1}}, "must be a non-negative number"),
+        ({"loop": {"enabled": "yes"}}, "must be true or false"),
+        ({"agents": {"coder": {"lopp": {"max_repeats": 2}}}}, "unknown detector section [agents.coder.lopp]"),
+        ({"tools": ["x"]}, "[tools] must be a table"),
+    ],
+)
 def test_bad_config_is_a_clear_error(data, message):
     with pytest.raises(ConfigError) as err:
         DetectorConfig.from_dict(data)

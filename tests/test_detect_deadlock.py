@@ -16,8 +16,9 @@ from swarmscope.detectors.waitgraph import build_graph
 
 
 def _waiting_agent(sc: Scenario, name: str, heartbeat: float = -1, **wait_kw):
-    agent = sc.agent(name, start=-300, dur=None, task_id=wait_kw.pop("owns_task", None),
-                     **wait_kw.pop("agent_attrs", {}))
+    agent = sc.agent(
+        name, start=-300, dur=None, task_id=wait_kw.pop("owns_task", None), **wait_kw.pop("agent_attrs", {})
+    )
     sc.heartbeat(agent, at=heartbeat)
     wait = None
     if wait_kw:
@@ -38,9 +39,15 @@ def test_four_agents_waiting_in_a_ring_is_a_deadlock(store, style):
     assert [f.kind for f in findings] == ["deadlock"]
     finding = findings[0]
     assert finding.severity == "critical"
-    assert finding.evidence["cycle"] == ["coder", "tester", "docs", "planner"]  # from the smallest id, in order
-    assert [s["span_id"] for s in finding.evidence["steps"]] == [waits[n].id for n in ("coder", "tester", "docs",
-                                                                                       "planner")]
+    assert finding.evidence["cycle"] == [
+        "coder",
+        "tester",
+        "docs",
+        "planner",
+    ]  # from the smallest id, in order
+    assert [s["span_id"] for s in finding.evidence["steps"]] == [
+        waits[n].id for n in ("coder", "tester", "docs", "planner")
+    ]
     assert {w["span_id"] for w in finding.evidence["waits"]} == {w.id for w in waits.values()}
     assert finding.evidence["blocked_agents"] == ["reviewer"]
     assert finding.evidence["blocked"][0]["span_id"] == blocked.id
@@ -53,8 +60,9 @@ def test_four_agents_waiting_in_a_ring_is_a_deadlock(store, style):
 def test_cycle_through_a_task_and_a_held_resource(store):
     sc = Scenario()
     # coder holds the repo lock and waits for task T-test; the tester owns T-test and waits for the lock
-    _, coder_wait = _waiting_agent(sc, "coder", task_id="T-test",
-                                   agent_attrs={"swarmscope.resource.held": "repo-lock, cache"})
+    _, coder_wait = _waiting_agent(
+        sc, "coder", task_id="T-test", agent_attrs={"swarmscope.resource.held": "repo-lock, cache"}
+    )
     _, tester_wait = _waiting_agent(sc, "tester", owns_task="T-test", resource="repo-lock")
     sc.insert(store)
     finding = detect(store, "deadlock")[0]
@@ -115,17 +123,37 @@ def test_deadlock_resolves_when_a_wait_ends(store):
 
 def test_self_wait_and_graph_shape():
     def span(sid, agent, **kw):
-        base = dict(trace_id="t", span_id=sid, parent_span_id="", name=f"wait {sid}", service="s", start_ms=0,
-                    last_seen_ms=0, interval_ms=None, operation="wait", agent_id=agent, tool="", run_id="r",
-                    task_id="", wait_for="", wait_task_id="", wait_resource="", wait_timeout_ms=None)
+        base = dict(
+            trace_id="t",
+            span_id=sid,
+            parent_span_id="",
+            name=f"wait {sid}",
+            service="s",
+            start_ms=0,
+            last_seen_ms=0,
+            interval_ms=None,
+            operation="wait",
+            agent_id=agent,
+            tool="",
+            run_id="r",
+            task_id="",
+            wait_for="",
+            wait_task_id="",
+            wait_resource="",
+            wait_timeout_ms=None,
+        )
         base.update(kw)
         return OpenSpan(**base)
 
-    graph = build_graph([span("1", "solo", wait_for="solo"), span("2", "a", wait_for="b"),
-                         span("3", "b", wait_for="c")])
+    graph = build_graph(
+        [span("1", "solo", wait_for="solo"), span("2", "a", wait_for="b"), span("3", "b", wait_for="c")]
+    )
     assert [c["nodes"] for c in graph.cycles] == [["agent:r:solo"]]
     assert {(e["source"], e["target"]) for e in graph.to_dict(0)["edges"]} == {
-        ("agent:r:solo", "agent:r:solo"), ("agent:r:a", "agent:r:b"), ("agent:r:b", "agent:r:c")}
+        ("agent:r:solo", "agent:r:solo"),
+        ("agent:r:a", "agent:r:b"),
+        ("agent:r:b", "agent:r:c"),
+    }
     # a long chain is handled without recursion limits
     long_chain = [span(str(i), f"n{i}", wait_for=f"n{i + 1}") for i in range(5000)]
     long_chain.append(span("end", "n5000", wait_for="n0"))
@@ -134,17 +162,19 @@ def test_self_wait_and_graph_shape():
 
 
 def test_continuous_loop_reports_a_four_agent_deadlock_within_two_sweeps(store):
-    """Agents heartbeat every 0.5 s (declared interval 1 s; the SDK default is 10 s). Three waits are open; the fourth closes
-    the cycle while the loop runs with a 1 s interval: the finding must be there by the second sweep
-    after that, and nothing else (no stall, no lost heartbeat) may be reported."""
+    """Agents heartbeat every 0.5 s (declared interval 1 s; the SDK default is 10 s). Three waits are
+    open; the fourth closes the cycle while the loop runs with a 1 s interval: the finding must be there
+    by the second sweep after that, and nothing else (no stall, no lost heartbeat) may be reported."""
     sc = Scenario()
     ring = ["planner", "coder", "tester", "docs"]
     open_spans = []
     for name in ring:
         agent = sc.agent(name, start=-30, dur=None)
         open_spans.append(agent)
-    waits = [sc.wait(parent=open_spans[i], for_=ring[(i + 1) % 4], timeout_ms=600_000, start=-20, dur=None)
-             for i in range(3)]
+    waits = [
+        sc.wait(parent=open_spans[i], for_=ring[(i + 1) % 4], timeout_ms=600_000, start=-20, dur=None)
+        for i in range(3)
+    ]
     stop = threading.Event()
     closing: list = []
 

@@ -17,8 +17,12 @@ SDK_SCENARIOS = str(Path(__file__).with_name("scenarios_sdk.py"))
 
 
 def _post(server, request: bytes) -> None:
-    req = urllib.request.Request(server.url + "/v1/traces", data=request, method="POST",
-                                 headers={"Content-Type": "application/x-protobuf", **server.headers()})
+    req = urllib.request.Request(
+        server.url + "/v1/traces",
+        data=request,
+        method="POST",
+        headers={"Content-Type": "application/x-protobuf", **server.headers()},
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         assert resp.status == 200
 
@@ -30,8 +34,12 @@ def _deadlocks(server, run_id: str, status: str = "open"):
 def test_sdk_agents_deadlocked_in_a_ring_are_reported_while_heartbeating(server_factory):
     server = server_factory(extra_args=["--detect-interval", "1"])
     run_id = "run-" + uuid.uuid4().hex[:10]
-    proc = subprocess.Popen([sys.executable, SDK_SCENARIOS, "deadlock", server.url, run_id, "30"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, SDK_SCENARIOS, "deadlock", server.url, run_id, "30"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout.readline().strip() == "WAITING"
         [finding] = server.wait_for(lambda: _deadlocks(server, run_id), timeout=25)
@@ -57,8 +65,10 @@ def test_raw_otlp_deadlock_is_found_soon_after_closing(server_factory):
     sc = Scenario(run_id="run-raw-" + uuid.uuid4().hex[:6])
     ring = ["planner", "coder", "tester", "docs"]
     agents = [sc.agent(name, start=-30, dur=None) for name in ring]
-    waits = [sc.wait(parent=agents[i], for_=ring[(i + 1) % 4], start=-20, dur=None, timeout_ms=600_000)
-             for i in range(4)]
+    waits = [
+        sc.wait(parent=agents[i], for_=ring[(i + 1) % 4], start=-20, dur=None, timeout_ms=600_000)
+        for i in range(4)
+    ]
 
     def beat(refs) -> None:
         hb = Scenario(run_id=sc.run_id, trace_id=sc.trace_id)

@@ -197,8 +197,11 @@ def test_lost_heartbeat_resolves_when_the_heartbeat_comes_back(store):
 @pytest.mark.parametrize("style", STYLES)
 def test_completion_with_failing_exit_code_is_phantom(store, style):
     sc = Scenario(style=style)
-    tester = sc.agent("tester", task_id="T-test", **{"swarmscope.evidence.exit_code": 1,
-                                                     "swarmscope.evidence.test_command": "pytest -q"})
+    tester = sc.agent(
+        "tester",
+        task_id="T-test",
+        **{"swarmscope.evidence.exit_code": 1, "swarmscope.evidence.test_command": "pytest -q"},
+    )
     sc.insert(store)
     finding = only(detect(store), "phantom_completion")
     assert finding.span_ids == [tester.id]
@@ -215,8 +218,11 @@ def test_phantom_validation_failed_and_low_confidence(store):
     found = {f.span_ids[0]: f for f in detect(store, "phantom_completion")}
     assert set(found) == {validated.id, unsure.id}
     assert found[validated.id].evidence["contradictions"][0]["check"] == "validation.passed"
-    assert found[unsure.id].evidence["contradictions"][0] == {"check": "confidence", "value": 0.2,
-                                                              "threshold": 0.5}
+    assert found[unsure.id].evidence["contradictions"][0] == {
+        "check": "confidence",
+        "value": 0.2,
+        "threshold": 0.5,
+    }
     assert found[unsure.id].severity == "warning"
     config = DetectorConfig.from_dict({"agents": {"coder": {"phantom_completion": {"min_confidence": 0.8}}}})
     assert len(detect(store, "phantom_completion", config=config)) == 3
@@ -238,8 +244,14 @@ def test_declared_test_command_that_never_ran(store):
 
 def test_near_miss_exit_code_zero_or_honest_failure(store):
     sc = Scenario()
-    sc.agent("tester", **{"swarmscope.evidence.exit_code": 0, "swarmscope.evidence.test_command": "pytest",
-                          "swarmscope.evidence.validation.passed": True})
+    sc.agent(
+        "tester",
+        **{
+            "swarmscope.evidence.exit_code": 0,
+            "swarmscope.evidence.test_command": "pytest",
+            "swarmscope.evidence.validation.passed": True,
+        },
+    )
     sc.agent("tester2", status="error", task_status="failed", **{"swarmscope.evidence.exit_code": 1})
     sc.agent("tester3", status="unset", task_status="partial", **{"swarmscope.evidence.exit_code": 2})
     sc.insert(store)
@@ -274,8 +286,9 @@ def test_ok_parent_over_a_failed_descendant(store, style):
     finding = only(detect(store), "partial_failure")
     assert finding.key == sc.trace_id.hex()
     assert finding.evidence["claims"][0]["span_id"] == orch.id
-    assert finding.evidence["descendants"] == [{"span_id": failed.id, "name": "execute_tool run_migration",
-                                                "agent_id": "coder", "state": "failed"}]
+    assert finding.evidence["descendants"] == [
+        {"span_id": failed.id, "name": "execute_tool run_migration", "agent_id": "coder", "state": "failed"}
+    ]
 
 
 def test_parent_ended_while_a_child_was_still_open_or_ended_later(store):
@@ -290,8 +303,11 @@ def test_parent_ended_while_a_child_was_still_open_or_ended_later(store):
     late.insert(store)
     found = {f.trace_id: f for f in detect(store, "partial_failure")}
     assert found[sc.trace_id.hex()].evidence["descendants"][0] == {
-        "span_id": still_open.id, "name": "invoke_agent researcher", "agent_id": "researcher",
-        "state": "still_open"}
+        "span_id": still_open.id,
+        "name": "invoke_agent researcher",
+        "agent_id": "researcher",
+        "state": "still_open",
+    }
     assert found[late.trace_id.hex()].evidence["descendants"][0]["span_id"] == straggler.id
     assert found[late.trace_id.hex()].evidence["descendants"][0]["state"] == "ended_after_it"
 
@@ -318,8 +334,14 @@ def test_lock_step_retries_from_many_agents_are_a_storm(store, style):
     agents = [sc.agent(f"worker-{i}", start=-60, dur=50) for i in range(4)]
     for round_ in range(3):
         for a in agents:
-            sc.tool("vector_lookup", parent=a, start=-30 + round_ * 0.5, dur=0.1, attempt=round_ + 2,
-                    error="RateLimited")
+            sc.tool(
+                "vector_lookup",
+                parent=a,
+                start=-30 + round_ * 0.5,
+                dur=0.1,
+                attempt=round_ + 2,
+                error="RateLimited",
+            )
     sc.insert(store)
     finding = only(detect(store, "retry_storm"), "retry_storm")
     assert finding.evidence["peak_retries"] == 12
@@ -398,9 +420,12 @@ def test_input_over_the_declared_budget(store, style):
 def test_tokens_growing_along_a_chain_of_agents(store):
     sc = Scenario(style="openinference")
     root = sc.agent("orchestrator", start=-100, dur=90)
-    chain = [sc.agent(name, parent=root, start=-90 + i * 10, dur=5, input_tokens=tokens)
-             for i, (name, tokens) in enumerate([("planner", 2000), ("coder", 5000), ("tester", 9000),
-                                                 ("docs", 16000)])]
+    chain = [
+        sc.agent(name, parent=root, start=-90 + i * 10, dur=5, input_tokens=tokens)
+        for i, (name, tokens) in enumerate(
+            [("planner", 2000), ("coder", 5000), ("tester", 9000), ("docs", 16000)]
+        )
+    ]
     sc.insert(store)
     finding = only(detect(store), "context_bloat")
     assert finding.span_ids == [c.id for c in chain]
@@ -450,16 +475,21 @@ def _tool_calls(store, tool: str, start: float, calls: int, every: float, error_
     sc = Scenario()
     agent = sc.agent("worker", start=start - 1, dur=calls * every + 2)
     for i in range(calls):
-        sc.tool(tool, parent=agent, start=start + i * every, dur=0.2,
-                error="UpstreamError" if error_every and i % error_every == 0 else None)
+        sc.tool(
+            tool,
+            parent=agent,
+            start=start + i * every,
+            dur=0.2,
+            error="UpstreamError" if error_every and i % error_every == 0 else None,
+        )
     sc.insert(store)
 
 
 def test_tool_error_rate_drifts_from_its_baseline(store):
     _tool_calls(store, "geocode", start=-7000, calls=120, every=40, error_every=50)  # baseline ~2%
-    _tool_calls(store, "geocode", start=-600, calls=30, every=15, error_every=2)     # recent 50%
+    _tool_calls(store, "geocode", start=-600, calls=30, every=15, error_every=2)  # recent 50%
     _tool_calls(store, "stable", start=-7000, calls=120, every=40, error_every=50)
-    _tool_calls(store, "stable", start=-600, calls=30, every=15, error_every=20)     # recent ~7%: near miss
+    _tool_calls(store, "stable", start=-600, calls=30, every=15, error_every=20)  # recent ~7%: near miss
     finding = only(detect(store, "drift"), "drift")
     assert finding.key == "tool/geocode/error_rate"
     assert finding.evidence["baseline"] < 0.05 and finding.evidence["recent"] >= 0.5

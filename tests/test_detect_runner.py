@@ -91,8 +91,10 @@ def test_one_broken_detector_does_not_stop_the_others(store, monkeypatch):
     def broken(sweep):
         raise RuntimeError("boom")
 
-    patched = [runner.Detector(d.kind, broken, d.open_spans_only) if d.kind == "loop" else d
-               for d in runner.DETECTORS]
+    patched = [
+        runner.Detector(d.kind, broken, d.open_spans_only) if d.kind == "loop" else d
+        for d in runner.DETECTORS
+    ]
     monkeypatch.setattr(runner, "DETECTORS", patched)
     sc = Scenario()
     sc.agent("tester", **{"swarmscope.evidence.exit_code": 3})
@@ -140,8 +142,12 @@ sc.insert(store)
 
 
 def _detect(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "swarmscope.ui.cli", "detect", *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "swarmscope.ui.cli", "detect", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_detect_command(tmp_path):

@@ -42,8 +42,14 @@ def api_findings(
     limit: int = Query(100, ge=1, le=1000),
 ) -> dict:
     items = views.list_findings(
-        request.app.state.store, kind=kind, trace_id=parse_trace_id(trace_id) if trace_id else None,
-        run_id=run_id, agent=agent, since_ms=_since_ms(since, None), status=status, limit=limit,
+        request.app.state.store,
+        kind=kind,
+        trace_id=parse_trace_id(trace_id) if trace_id else None,
+        run_id=run_id,
+        agent=agent,
+        since_ms=_since_ms(since, None),
+        status=status,
+        limit=limit,
     )
     return {"findings": items, "count": len(items)}
 
@@ -83,5 +89,8 @@ def api_agents(
     since: str | None = Query(None, description=f"default 1h; {SINCE_HELP}"),
     limit: int = Query(200, ge=1, le=1000),
 ) -> dict:
-    return {"agents": views.agents(request.app.state.store, since_ms=_since_ms(since, 3600), limit=limit,
-                                   config=_config(request))}
+    return {
+        "agents": views.agents(
+            request.app.state.store, since_ms=_since_ms(since, 3600), limit=limit, config=_config(request)
+        )
+    }
