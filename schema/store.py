@@ -44,6 +44,7 @@ class Migration:
     version: int
     name: str
     statements: Sequence[str]
+    ttl_tables: dict[str, str]  # table -> the time expression its TTL counts from
 
 
 def discover_migrations() -> list[Migration]:
@@ -53,7 +54,8 @@ def discover_migrations() -> list[Migration]:
         if not re.match(r"^m\d{3}_", info.name):
             continue
         module = importlib.import_module(f"{migrations_pkg.__name__}.{info.name}")
-        found.append(Migration(module.VERSION, info.name, module.STATEMENTS))
+        found.append(Migration(module.VERSION, info.name, module.STATEMENTS,
+                               getattr(module, "TTL_TABLES", {})))
     found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]
     if len(set(versions)) != len(versions):
@@ -235,11 +237,10 @@ class Store:
 
     def set_retention(self, days: int) -> None:
         """Make every table keep `days` days of data (ALTER ... MODIFY TTL is cheap when unchanged)."""
-        from .migrations.m001_core import TTL_TABLES
-
         if days <= 0:
             raise ValueError("retention must be a positive number of days")
-        for table, expr in TTL_TABLES.items():
+        ttl_tables = {t: e for m in discover_migrations() for t, e in m.ttl_tables.items()}
+        for table, expr in ttl_tables.items():
             self.command(f"ALTER TABLE {table} MODIFY TTL {expr} + toIntervalDay({int(days)})")
 
     def close(self) -> None:

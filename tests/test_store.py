@@ -22,7 +22,7 @@ def test_migrations_are_versioned_and_idempotent(store):
 
 def test_retention_sets_every_ttl(store):
     store.set_retention(7)
-    for table in ("spans", "pending_spans", "traces", "tool_minutes"):
+    for table in ("spans", "pending_spans", "traces", "tool_minutes", "findings"):
         ddl = store.scalar(f"SHOW CREATE TABLE {table}")
         assert "toIntervalDay(7)" in ddl, table
     with pytest.raises(ValueError):

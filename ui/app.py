@@ -12,7 +12,7 @@ from swarmscope.collector import http as otlp_http
 from swarmscope.collector.group_commit import GroupCommitter
 from swarmscope.collector.grpc_server import TraceService, start_grpc
 from swarmscope.collector.otlp import Limits
-from swarmscope.detectors.config import load_config
+from swarmscope.detectors.config import DetectorConfig, load_config
 from swarmscope.detectors.runner import DetectionLoop
 from swarmscope.schema.store import Store
 
@@ -63,7 +63,7 @@ def create_app(store: Store, options: ServeOptions | None = None) -> FastAPI:
         if options.grpc_port:
             service = TraceService(app.state.committer, options.limits, options.api_key)
             grpc_server = await start_grpc(service, options.host, options.grpc_port)
-        detection = _start_detection(store, options)
+        detection = _start_detection(store, app.state.detector_config, options.detect_interval)
         try:
             yield
         finally:
@@ -77,6 +77,7 @@ def create_app(store: Store, options: ServeOptions | None = None) -> FastAPI:
                   description="Tracing backend for multi-agent AI systems")
     app.state.store = store
     app.state.limits = options.limits
+    app.state.detector_config = load_config(options.detect_config)  # the loop and the API share it
     app.state.committer = GroupCommitter(store.insert_otlp, max_pending_bytes=options.max_pending_bytes,
                                          workers=options.insert_workers, wal=store.wal)
     app.include_router(otlp_http.router)
@@ -87,10 +88,10 @@ def create_app(store: Store, options: ServeOptions | None = None) -> FastAPI:
     return app
 
 
-def _start_detection(store: Store, options: ServeOptions) -> DetectionLoop | None:
-    """Continuous detection every `detect_interval` seconds (0 turns it off)."""
-    if options.detect_interval <= 0:
+def _start_detection(store: Store, config: DetectorConfig, interval: float) -> DetectionLoop | None:
+    """Continuous detection every `interval` seconds (0 turns it off)."""
+    if interval <= 0:
         return None
-    loop = DetectionLoop(store, load_config(options.detect_config), interval_s=options.detect_interval)
+    loop = DetectionLoop(store, config, interval_s=interval)
     loop.start()
     return loop

@@ -31,3 +31,6 @@ STATEMENTS = [
 ORDER BY Id
 TTL toDateTime(LastSeen) + toIntervalDay(30)""",
 ]
+
+# Retention (Store.set_retention) applies to findings too.
+TTL_TABLES = {"findings": "toDateTime(LastSeen)"}
