@@ -1,4 +1,4 @@
-"""The straightforward collector, for comparison: decode OTLP in Python, build rows, clickhouse-connect insert.
+"""The straightforward collector for comparison: decode OTLP in Python, build rows, clickhouse-connect insert.
 
 Same HTTP surface (`POST /v1/traces`, `GET /api/stats`) and same embedded store as swarmscope serve, so
 bench/ingest.py can drive both with the same senders. Run: python bench/baseline_server.py PORT DATA_DIR
@@ -53,7 +53,8 @@ def rows_of(request: ExportTraceServiceRequest) -> list[list]:
                     STATUS[span.status.code], span.status.message,
                     a.get("gen_ai.operation.name", ""), a.get("gen_ai.agent.id", ""),
                     a.get("gen_ai.agent.name", ""), a.get("gen_ai.tool.name", ""),
-                    int(a.get("gen_ai.usage.input_tokens") or 0), int(a.get("gen_ai.usage.output_tokens") or 0),
+                    int(a.get("gen_ai.usage.input_tokens") or 0),
+                    int(a.get("gen_ai.usage.output_tokens") or 0),
                     a.get("swarmscope.run.id", ""), a.get("swarmscope.task.id", ""),
                     a.get("swarmscope.input.hash", ""), a.get("swarmscope.output.hash", ""),
                     int(a.get("swarmscope.attempt") or 0), a.get("swarmscope.idempotency_key", ""),

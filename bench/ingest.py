@@ -45,7 +45,8 @@ def start_server(kind: str, data: Path, extra: list[str]) -> tuple[subprocess.Po
                "--data", str(data), "--detect-interval", "0", "--log-level", "warning", *extra]
     else:
         cmd = [sys.executable, str(HERE / "baseline_server.py"), str(port), str(data)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(data.parent / f"{kind}.log", "wb"))
+    with open(data.parent / f"{kind}.log", "wb") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -187,7 +188,8 @@ def main() -> None:
     parser.add_argument("--only", choices=["swarmscope", "baseline"])
     parser.add_argument("--serve-arg", action="append", default=[], help="extra swarmscope serve argument")
     args = parser.parse_args()
-    print(f"{os.cpu_count()} cores; {args.rounds} rounds of {args.requests} x {SPANS_PER_REQUEST}-span requests, "
+    print(f"{os.cpu_count()} cores; {args.rounds} rounds of {args.requests} x {SPANS_PER_REQUEST}-span "
+          "requests, "
           f"{args.senders} senders", flush=True)
     if args.overload:
         overload(args)

@@ -47,7 +47,8 @@ class SwarmTraffic:
                     kind=Span.SPAN_KIND_INTERNAL, start_time_unix_nano=start, end_time_unix_nano=start + dur)
         span.attributes.extend(attrs)
         if error:
-            span.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR, message="tool call failed: upstream 503"))
+            span.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR,
+                                        message="tool call failed: upstream 503"))
             span.attributes.append(_kv("error.type", "UpstreamError"))
         return span
 
@@ -74,13 +75,15 @@ class SwarmTraffic:
             agent_span = self._span(trace_id, root.span_id, f"invoke_agent {agent}", t, 5_000_000_000, [
                 _kv("gen_ai.operation.name", "invoke_agent"), _kv("gen_ai.agent.id", agent),
                 _kv("gen_ai.agent.name", agent), _kv("swarmscope.agent.role", agent),
-                _kv("swarmscope.run.id", run_id), _kv("swarmscope.task.id", f"{agent}-{rng.randint(1, 10**9)}"),
+                _kv("swarmscope.run.id", run_id),
+                _kv("swarmscope.task.id", f"{agent}-{rng.randint(1, 10**9)}"),
                 _kv("swarmscope.task.status", "completed"), _kv("gen_ai.request.model", rng.choice(MODELS)),
                 _kv("gen_ai.usage.input_tokens", rng.randint(500, 20000)),
                 _kv("gen_ai.usage.output_tokens", rng.randint(50, 2000)),
                 _kv("swarmscope.input.hash", _hash(rng)), _kv("swarmscope.output.hash", _hash(rng)),
                 _kv("swarmscope.confidence", round(rng.uniform(0.5, 0.99), 3)),
-                _kv("swarmscope.evidence.exit_code", 0), _kv("swarmscope.evidence.files_changed", rng.randint(0, 9)),
+                _kv("swarmscope.evidence.exit_code", 0),
+                _kv("swarmscope.evidence.files_changed", rng.randint(0, 9)),
             ])
             spans.append(agent_span)
             for _ in range(rng.randint(3, 7)):

@@ -144,7 +144,8 @@ def drop_invalid_spans(request: ExportTraceServiceRequest) -> tuple[int, int]:
     return kept, dropped
 
 
-def check_request(body: bytes, content_type: str, content_encoding: str | None, limits: Limits) -> CheckedRequest:
+def check_request(body: bytes, content_type: str, content_encoding: str | None,
+                  limits: Limits) -> CheckedRequest:
     """Validate one OTLP/HTTP body; raise RequestError with the status to answer."""
     kind = media_type(content_type)
     if kind not in (PROTOBUF, JSON):
