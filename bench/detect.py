@@ -1,7 +1,8 @@
 """Detection benchmark: sweeps over a store with 1,000,000 spans in the last hour and 10,000 open spans.
 
 Builds the store once (embedded chDB in a temporary directory): realistic swarm traces spread over the
-last hour (bench/workload.py), pending-span records for 2% of them that have since finished, and
+last hour (bench/workload.py; most failed tool calls retried successfully, see `with_retries`),
+pending-span records for 2% of them that have since finished, and
 10,000 open spans (orchestrators, agents, tool calls and 1,000 open waits, a few of them in cycles,
 1% of them silent). Then, medians over --repeat rounds:
 
@@ -31,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest  # noqa: E402
-from opentelemetry.proto.trace.v1.trace_pb2 import Span  # noqa: E402
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status  # noqa: E402
 from workload import SwarmTraffic, _kv  # noqa: E402
 
 NS = 1_000_000_000
@@ -71,6 +72,39 @@ def _pending(
     return span
 
 
+def _int_attr(span: Span, key: str, default: int = 0) -> int:
+    return next((a.value.int_value for a in span.attributes if a.key == key), default)
+
+
+def with_retries(run: list[Span], rng: random.Random, recovered: float = 0.9) -> list[Span]:
+    """bench/workload.py fails 3% of tool calls independently and never retries them, so half of its
+    traces end with an agent reporting `completed` over a failed call it ignored (a partial failure).
+    Agents retry (the SDK's `swarmscope.retry`: a new span per attempt, same call id, same parent), so
+    here `recovered` of the failed calls get a successful next attempt after a short backoff; the rest
+    stay unrecovered (some 7% of traces), which `partial_failure` rightly reports."""
+    out: list[Span] = []
+    for span in run:
+        out.append(span)
+        if span.status.code != Status.STATUS_CODE_ERROR or rng.random() >= recovered:
+            continue
+        retry = Span()
+        retry.CopyFrom(span)
+        retry.span_id = rng.randbytes(8)
+        retry.ClearField("status")
+        retry.start_time_unix_nano = span.end_time_unix_nano + rng.randint(50, 2000) * 1_000_000
+        retry.end_time_unix_nano = retry.start_time_unix_nano + (
+            span.end_time_unix_nano - span.start_time_unix_nano
+        )
+        attempt = _int_attr(span, "swarmscope.attempt", 1)
+        del retry.attributes[:]
+        retry.attributes.extend(
+            a for a in span.attributes if a.key not in ("error.type", "swarmscope.attempt")
+        )
+        retry.attributes.append(_kv("swarmscope.attempt", attempt + 1))
+        out.append(retry)
+    return out
+
+
 def finished_traffic(total: int, now_ns: int, seed: int = 7) -> tuple[list[Span], list[Span]]:
     """(finished spans spread over the last hour, pending records of 2% of them)."""
     traffic = SwarmTraffic(seed=seed)
@@ -78,7 +112,7 @@ def finished_traffic(total: int, now_ns: int, seed: int = 7) -> tuple[list[Span]
     spans: list[Span] = []
     pending: list[Span] = []
     while len(spans) < total:
-        run = traffic.run_spans(now_ns - rng.randint(60, 3600) * NS)
+        run = with_retries(traffic.run_spans(now_ns - rng.randint(60, 3600) * NS), rng)
         spans.extend(run)
         if rng.random() < 0.5:  # the orchestrator was pending for a while before it finished
             pending.append(_pending(run[0], run[0].start_time_unix_nano + 10 * NS))
@@ -271,12 +305,13 @@ def main() -> None:
         heartbeat()
         loop.run_once()  # the loop's own first (full) sweep
         traffic = SwarmTraffic(seed=99)
+        retry_rng = random.Random(99)
         incremental = []
         scopes = []
         for _ in range(args.repeat):
             new: list[Span] = []
             while len(new) < 1400:  # 5 s of 1,000,000 spans/hour
-                new.extend(traffic.run_spans(time.time_ns()))
+                new.extend(with_retries(traffic.run_spans(time.time_ns()), retry_rng))
             store.insert_requests(_requests(new))
             heartbeat()
             started = time.perf_counter()

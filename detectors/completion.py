@@ -190,32 +190,37 @@ def _disagreements(sweep: Sweep) -> list[Finding]:
 
 # ---- partial_failure ------------------------------------------------------------------------
 
-# Per trace in scope that has a claim: the span tree as arrays, then for every failed or late span
-# the chain of its ancestors (arrayFold walks ParentSpanId up to 32 levels) and the claims on it.
+# Per trace in scope that has a claim: the span tree as arrays, with span ids hashed to integers and
+# every span's parent resolved to an array index once (`up`), so walking up is indexing, not searching.
+# Only a few spans per trace are candidates (failed and not recovered by a later successful attempt of
+# the same call under the same parent, or ended after their parent); each walks up at most 32 levels
+# and is paired with the claims among its ancestors that it contradicts.
 PARTIAL_SQL = f"""
 WITH {{slack_ns:Int64}} AS slack
-SELECT TraceId, ids, names, agents, runs, failed, pairs
+SELECT TraceId, if(length(run_set) = 1, run_set[1], '') AS run,
+    arrayMap(p -> (ids[p.1], names[p.1], agents[p.1], has(unrecovered, p.1),
+                   ids[p.2], names[p.2], agents[p.2]), pairs) AS found
 FROM (
-    SELECT TraceId, ids, names, agents, runs, failed,
-        arrayMap(i -> (i, arrayFold((acc, x) -> if(acc[-1] = 0, acc,
-                 arrayPushBack(acc, toUInt32(indexOf(ids, parents[acc[-1]])))), range(32), [toUInt32(i)])),
-            arrayFilter(i -> (failed[i] AND NOT arrayExists(j -> parents[j] = parents[i]
-                                  AND tools[j] = tools[i]
-                                  AND calls[j] = calls[i] AND attempts[j] > attempts[i] AND NOT failed[j],
-                                  arrayEnumerate(ids)))
-                             OR (indexOf(ids, parents[i]) > 0
-                                 AND ends[i] > ends[indexOf(ids, parents[i])] + slack),
-                         arrayEnumerate(ids))) AS chains,
-        arrayFilter(p -> p.2 > 0,
-                    arrayFlatten(arrayMap(c -> arrayMap(j -> (c.1, j), arrayPopFront(c.2)), chains)))
-            AS candidate_pairs,
-        arrayFilter(p -> claims[p.2] AND (failed[p.1] OR ends[p.1] > ends[p.2] + slack), candidate_pairs)
-            AS pairs
+    SELECT TraceId, ids, names, agents, run_set,
+        arrayMap(p -> toUInt32(indexOf(hids, p)), hparents) AS up,
+        arrayFilter(i -> NOT arrayExists(j -> rkeys[j] = rkeys[i] AND attempts[j] > attempts[i]
+                                              AND NOT failed[j], arrayEnumerate(hids)),
+                    arrayFilter(i -> failed[i], arrayEnumerate(hids))) AS unrecovered,
+        arrayDistinct(arrayConcat(unrecovered,
+            arrayFilter(i -> up[i] > 0 AND ends[i] > ends[up[i]] + slack, arrayEnumerate(hids))))
+            AS candidates,
+        arrayFilter(p -> claims[p.2] AND (has(unrecovered, p.1) OR ends[p.1] > ends[p.2] + slack),
+            arrayFlatten(arrayMap(c -> arrayMap(a -> (c, a),
+                arrayPopFront(arrayFold((acc, x) -> if(acc[-1] = 0, acc, arrayPushBack(acc, up[acc[-1]])),
+                                        range(32), [toUInt32(c)]))), candidates))) AS pairs
     FROM (
         SELECT TraceId,
-            groupArray(SpanId) AS ids, groupArray(ParentSpanId) AS parents, groupArray(SpanName) AS names,
-            groupArray(AgentId) AS agents, groupArray(RunId) AS runs, groupArray(ToolName) AS tools,
-            groupArray(ToolCallId) AS calls, groupArray(Attempt) AS attempts,
+            groupArray(SpanId) AS ids, groupArray(SpanName) AS names,
+            groupArray(AgentId) AS agents, groupUniqArrayIf(RunId, RunId != '') AS run_set,
+            groupArray(sipHash64(SpanId)) AS hids,
+            groupArray(if(ParentSpanId = '', 0, sipHash64(ParentSpanId))) AS hparents,
+            groupArray(sipHash64(ParentSpanId, ToolName, ToolCallId)) AS rkeys,
+            groupArray(Attempt) AS attempts,
             groupArray(toUnixTimestamp64Nano(Timestamp) + toInt64(Duration)) AS ends,
             groupArray(StatusCode = 'Error' OR TimedOut = 1
                        OR TaskStatus IN ('failed', 'abandoned', 'timeout'))
@@ -249,15 +254,14 @@ def detect_partial_failures(sweep: Sweep) -> list[Finding]:
     # claim span -> {trace, failed descendants}
     per_trace: dict[str, dict] = {}
     for r in sweep.store.rows(PARTIAL_SQL.replace("{scope}", scope), {**params, "slack_ns": slack_ns}):
-        ids, names, agents, runs, failed = r["ids"], r["names"], r["agents"], r["runs"], r["failed"]
-        entry = per_trace.setdefault(r["TraceId"], {"claims": {}, "bad": {}, "run": common(runs)})
-        for bad_i, claim_i in r["pairs"]:
-            entry["claims"][ids[claim_i - 1]] = (names[claim_i - 1], agents[claim_i - 1])
-            entry["bad"][ids[bad_i - 1]] = {
-                "span_id": ids[bad_i - 1],
-                "name": names[bad_i - 1],
-                "agent_id": agents[bad_i - 1] or None,
-                "state": "failed" if failed[bad_i - 1] else "ended_after_it",
+        entry = per_trace.setdefault(r["TraceId"], {"claims": {}, "bad": {}, "run": r["run"]})
+        for bad_id, bad_name, bad_agent, unrecovered, claim_id, claim_name, claim_agent in r["found"]:
+            entry["claims"][claim_id] = (claim_name, claim_agent)
+            entry["bad"][bad_id] = {
+                "span_id": bad_id,
+                "name": bad_name,
+                "agent_id": bad_agent or None,
+                "state": "failed" if unrecovered else "ended_after_it",
             }
     _open_descendants(sweep, per_trace)
 
