@@ -75,13 +75,23 @@ SELECT_STATE = """
 SELECT Id, Kind, Status, Severity, SpanIds, AgentIds,
     toUnixTimestamp64Milli(FirstSeen) AS first_ms, toUnixTimestamp64Milli(LastSeen) AS last_ms
 FROM findings FINAL
-WHERE Id IN {ids:Array(String)} OR (Status = 'open' AND Kind IN {kinds:Array(String)})
+WHERE Id IN (SELECT arrayJoin(splitByChar(',', {ids:String})))
+   OR (Status = 'open' AND Kind IN {kinds:Array(String)})
 """
+
+
+# Finding ids (hex) as one comma-separated string: a cold sweep has tens of thousands of them, and an
+# Array(String) parameter that long is bound as a literal that costs seconds to format and parse.
+def _id_list(ids) -> str:
+    return ",".join(ids)
 
 
 def load(store, ids: list[str]) -> dict[str, Finding]:
     """Whole findings by id."""
-    rows = store.rows(SELECT_FINDINGS + " WHERE Id IN {ids:Array(String)}", {"ids": ids})
+    rows = store.rows(
+        SELECT_FINDINGS + " WHERE Id IN (SELECT arrayJoin(splitByChar(',', {ids:String})))",
+        {"ids": _id_list(ids)},
+    )
     return {r["Id"]: row_to_finding(r) for r in rows}
 
 
@@ -127,7 +137,7 @@ def save(
     # Several detectors may report one condition in one sweep; the last one wins.
     unique = {f.id: f for f in detected}
     previous = {
-        r["Id"]: r for r in store.rows(SELECT_STATE, {"ids": list(unique), "kinds": resolvable_kinds})
+        r["Id"]: r for r in store.rows(SELECT_STATE, {"ids": _id_list(unique), "kinds": resolvable_kinds})
     }
     writes: list[Finding] = []
     for f in unique.values():
