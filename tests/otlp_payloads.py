@@ -8,20 +8,22 @@ import time
 import urllib.error
 import urllib.request
 from email.message import Message
+from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 
-def kv(key: str, value: str | int | float | bool) -> KeyValue:
+def kv(key: str, value: Any) -> KeyValue:
+    """An OTLP attribute; anything not bool/int/float is sent as its string form."""
     if isinstance(value, bool):
         return KeyValue(key=key, value=AnyValue(bool_value=value))
     if isinstance(value, int):
         return KeyValue(key=key, value=AnyValue(int_value=value))
     if isinstance(value, float):
         return KeyValue(key=key, value=AnyValue(double_value=value))
-    return KeyValue(key=key, value=AnyValue(string_value=value))
+    return KeyValue(key=key, value=AnyValue(string_value=str(value)))
 
 
 def span(trace_id: bytes | None = None, span_id: bytes | None = None, parent: bytes = b"",
