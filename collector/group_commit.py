@@ -22,7 +22,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from swarmscope.schema.store import frame, wal_row
@@ -69,13 +69,10 @@ class CommitStats:
     rejected_overload: int = 0
     failed_requests: int = 0
     last_batch_seconds: float = 0.0
-    queued_bytes: int = 0
-    in_flight_bytes: int = 0
     wal_batches: int = 0
     wal_requests: int = 0
     normalize_lag_bytes: int = 0
     replayed_requests: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 class GroupCommitter:

@@ -121,6 +121,16 @@ class OpenSpan:
             "heartbeat_interval_ms": self.interval_ms,
         }
 
+    def wait_brief(self, now_ms: int) -> dict[str, Any]:
+        """brief() plus what the span waits on: how the wait-for graph and its findings show a wait."""
+        return dict(
+            self.brief(now_ms),
+            waiting_for=self.wait_for or None,
+            task_id=self.wait_task_id or None,
+            resource=self.wait_resource or None,
+            timeout_ms=self.wait_timeout_ms,
+        )
+
 
 class Sweep:
     """Inputs of one sweep. `traces` None means every trace in the window (a full sweep); a list

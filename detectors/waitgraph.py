@@ -53,14 +53,7 @@ class WaitGraph:
     def to_dict(self, now_ms: int) -> dict[str, Any]:
         return {
             "waits": [
-                dict(
-                    w.brief(now_ms),
-                    waiting_for=w.wait_for or None,
-                    task_id=w.wait_task_id or None,
-                    resource=w.wait_resource or None,
-                    timeout_ms=w.wait_timeout_ms,
-                    dead=w.dead,
-                )
+                dict(w.wait_brief(now_ms), dead=w.dead)
                 for w in self.waits
             ],
             "nodes": list(self.nodes.values()),
@@ -318,16 +311,7 @@ def detect_deadlocks(sweep: Sweep) -> list[Finding]:
                     "cycle": [_label(graph, n) for n in cycle["nodes"]],
                     "cycle_nodes": cycle["nodes"],
                     "steps": cycle["steps"],
-                    "waits": [
-                        dict(
-                            w.brief(now),
-                            waiting_for=w.wait_for or None,
-                            task_id=w.wait_task_id or None,
-                            resource=w.wait_resource or None,
-                            timeout_ms=w.wait_timeout_ms,
-                        )
-                        for w in waits
-                    ],
+                    "waits": [w.wait_brief(now) for w in waits],
                     "holders": [e.span.brief(now) for e in inner if e.kind == "holder"],
                     "blocked": cycle["blocked"],
                     "blocked_agents": blocked_agents,

@@ -234,6 +234,8 @@ def test_stats_counts_from_the_store(srv):
     stats = srv.get("/api/stats")
     assert set(stats) >= {"spans", "traces", "pending_spans"}
     assert stats["spans"] > 0 and stats["traces"] > 0
+    ingest = srv.get("/healthz")["ingest"]
+    assert ingest["requests"] > 0 and ingest["spans"] > 0
 
 
 # ---- durability, restart, auth, overload: servers of their own --------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -15,7 +16,8 @@ router = APIRouter()
 @router.get("/healthz")
 def healthz(request: Request) -> dict:
     committer = request.app.state.committer
-    return {"status": "ok", "ingest_queue_bytes": committer.pending_bytes if committer else 0}
+    return {"status": "ok", "ingest_queue_bytes": committer.pending_bytes,
+            "ingest": dataclasses.asdict(committer.stats)}
 
 
 @router.get("/api/stats")
