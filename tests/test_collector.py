@@ -231,6 +231,9 @@ def test_grpc_rejects_malformed_request(srv):
 
 
 def test_stats_counts_from_the_store(srv):
+    trace_id = os.urandom(16)
+    assert post(srv.url, request(span(trace_id=trace_id)).SerializeToString())[0] == 200
+    trace_spans(srv, trace_id.hex(), 1)
     stats = srv.get("/api/stats")
     assert set(stats) >= {"spans", "traces", "pending_spans"}
     assert stats["spans"] > 0 and stats["traces"] > 0
