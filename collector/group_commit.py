@@ -1,18 +1,16 @@
-"""Group commit: many OTLP requests, one ClickHouse insert, an answer only after the commit.
+"""Group commit: many OTLP requests, one log append, an answer only after the append.
 
-While one insert runs, arriving requests queue up; the next insert takes all of them. So the batch
-size follows the load by itself, and no request waits for a timer. The queue has a byte budget:
-past it, callers are told to come back later (429/RESOURCE_EXHAUSTED) instead of growing memory.
+While one append runs, arriving requests queue up; the next append takes all of them, so the batch
+size follows the load by itself and no request waits for a timer. The 200 waits for the write-ahead
+log (collector/wal.py), not for ClickHouse: every insert through the normalizing materialized views
+pays ~100 ms of query planning plus a part per table, so inserting per handful of acknowledgements caps
+throughput and makes merges. Normalizers instead hand whole segments (up to `segment_bytes`) to the
+store, `normalizers` at a time: one segment per core keeps both cores of a small machine busy.
 
-With a write-ahead log (`wal`, the store's `otlp_wal` table) the commit that a 200 waits for is a cheap
-append of the raw request bytes to the log; a single normalizer then inserts the already durable requests
-into the normalizing materialized views in large batches, so their ~100 ms of query planning per insert
-is paid once per batch of hundreds of requests instead of once per handful of acknowledgements. Spans
-are queryable one normalizer cycle after their 200. After a crash the log beyond the normalized
-watermark is replayed before the server takes requests (a crash between a normalizer insert and its
-watermark re-inserts that batch: spans dedup on (TraceId, SpanId); the tool_minutes sums count it twice).
-The byte budget covers requests until they are normalized, so memory stays bounded when the
-normalizer falls behind.
+A segment is sealed when it is full, or when a normalizer is idle and nobody else is normalizing (so a
+trickle of spans is queryable one normalize cycle after its 200). A budget covers every byte not yet
+normalized: past it callers are told to come back later (429 / RESOURCE_EXHAUSTED), so neither memory
+nor the log grows without bound when ClickHouse falls behind.
 """
 
 from __future__ import annotations
@@ -21,22 +19,15 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
 
-from swarmscope.schema.store import frame, wal_row
+from swarmscope.schema.store import frame
+
+from .wal import Segment, SegmentLog, split_frames
 
 log = logging.getLogger("swarmscope.collector")
-
-
-class WriteAheadLog(Protocol):
-    def append(self, rows: bytes) -> None: ...
-    def watermark(self) -> int: ...
-    def last_seq(self) -> int: ...
-    def unnormalized(self, after: int, max_bytes: int = ...) -> Iterator[tuple[int, bytes]]: ...
-    def read(self, after: int, upto: int) -> bytes: ...
-    def advance(self, seq: int) -> None: ...
 
 
 class Overloaded(Exception):
@@ -48,115 +39,95 @@ class Overloaded(Exception):
 
 
 class CommitFailed(Exception):
-    """The store did not take this request."""
+    """The log did not take this request."""
+
+
+class StoreUnavailable(Exception):
+    """The store answers nothing: keep the segment and retry it later."""
 
 
 @dataclass
 class _Entry:
     framed: bytes
-    future: asyncio.Future | None
+    future: asyncio.Future
     spans: int
-    seq: int = 0
-    stored: bool = True
-    size: int = 0
 
 
 @dataclass
 class CommitStats:
-    batches: int = 0
-    requests: int = 0
-    spans: int = 0
-    rejected_overload: int = 0
-    failed_requests: int = 0
+    appends: int = 0  # log appends (each acknowledges a batch of requests)
+    requests: int = 0  # requests acknowledged
+    spans: int = 0  # spans normalized into the store
+    batches: int = 0  # segments normalized
     last_batch_seconds: float = 0.0
-    wal_batches: int = 0
-    wal_requests: int = 0
-    normalize_lag_bytes: int = 0
-    replayed_requests: int = 0
+    normalize_lag_bytes: int = 0  # acknowledged, not yet in the store
+    rejected_overload: int = 0
+    failed_requests: int = 0  # acknowledged requests the store refused (logged and dropped)
+    replayed_requests: int = 0  # found in the log at start and normalized then
 
 
 class GroupCommitter:
     def __init__(
         self,
+        wal: SegmentLog,
+        normalize_file: Callable[[Path], None],
         insert: Callable[[bytes], None],
+        ping: Callable[[], bool],
+        segment_bytes: int = 24 * 1024 * 1024,
         max_batch_bytes: int = 64 * 1024 * 1024,
         max_pending_bytes: int = 256 * 1024 * 1024,
-        workers: int = 1,
-        wal: WriteAheadLog | None = None,
-        normalize_batch_bytes: int = 8 * 1024 * 1024,
-        normalize_workers: int = 1,
+        normalizers: int = 2,
     ) -> None:
-        self._insert = insert
         self._wal = wal
+        self._normalize_file = normalize_file  # a whole segment file into the store
+        self._insert = insert  # length-delimited requests into the store (to isolate a refused one)
+        self._ping = ping  # is the store reachable at all?
+        self.segment_bytes = segment_bytes
         self.max_batch_bytes = max_batch_bytes
         self.max_pending_bytes = max_pending_bytes
-        self.normalize_batch_bytes = normalize_batch_bytes
-        # Appends to the log must complete in Seq order for the watermark to mean "all below is in".
-        self.workers = 1 if wal is not None else workers
+        self.normalizers = normalizers
         self._queue: deque[_Entry] = deque()
-        self._queued_bytes = 0
-        self._in_flight_bytes = 0
-        self._durable: deque[_Entry] = deque()  # in the log, not normalized yet
-        self._durable_bytes = 0
-        self._seq = 0
-        self.normalize_workers = normalize_workers
-        self._normalizing: list[int] = []  # first Seq of each batch being normalized
-        self._normalized_upto = 0  # every Seq up to here is normalized (the watermark)
-        self._completed_max = 0  # highest Seq of any finished batch
-        self._watermark_lock: asyncio.Lock | None = None
+        self._queued_bytes = 0  # waiting for or in an append
+        self._logged_bytes = 0  # in the log, not normalized yet
+        self._sealed: deque[Segment] = deque()
+        self._busy = 0  # normalizers inserting a segment
+        self._log_lock: asyncio.Lock | None = None
         self._wakeup: asyncio.Event | None = None
         self._normalize_wakeup: asyncio.Event | None = None
-        self._tasks: list[asyncio.Task] = []
-        self._normalizers: list[asyncio.Task] = []
+        self._writer: asyncio.Task | None = None
+        self._normalizer_tasks: list[asyncio.Task] = []
         self._closing = False
         self.stats = CommitStats()
 
     @property
     def pending_bytes(self) -> int:
-        return self._queued_bytes + self._in_flight_bytes + self._durable_bytes
+        return self._queued_bytes + self._logged_bytes
 
     def has_room(self, size: int) -> bool:
         return self.pending_bytes + size <= self.max_pending_bytes
 
     async def start(self) -> None:
-        if self._wal is not None:
-            await asyncio.to_thread(self._recover)
-            self._normalize_wakeup = asyncio.Event()
-            self._watermark_lock = asyncio.Lock()
-            self._normalized_upto = self._completed_max = self._seq
-            self._normalizers = [asyncio.create_task(self._normalize_loop(), name=f"normalizer-{i}")
-                                 for i in range(self.normalize_workers)]
+        """Replay what an earlier process logged but did not normalize, then take requests."""
+        await asyncio.to_thread(self._replay)
+        self._log_lock = asyncio.Lock()
         self._wakeup = asyncio.Event()
-        self._tasks = [asyncio.create_task(self._run(), name=f"group-commit-{i}")
-                       for i in range(self.workers)]
+        self._normalize_wakeup = asyncio.Event()
+        self._writer = asyncio.create_task(self._run(), name="group-commit")
+        self._normalizer_tasks = [asyncio.create_task(self._normalize_loop(), name=f"normalizer-{i}")
+                                  for i in range(self.normalizers)]
 
-    def _recover(self) -> None:
-        """Normalize what the log holds beyond the watermark (a previous process died before it did)."""
-        assert self._wal is not None
-        self._seq = self._wal.last_seq()
-        watermark = self._wal.watermark()
-        if watermark >= self._seq:
-            return
-        log.info("replaying the ingest log: requests %d..%d", watermark + 1, self._seq)
-        for upto, data in self._wal.unnormalized(watermark):
-            try:
-                self._insert(data)
-            except Exception as exc:  # one bad request: replay this chunk request by request
-                log.warning("replayed chunk up to %d failed (%s); replaying it request by request", upto, exc)
-                for one_upto, one in self._wal.unnormalized(watermark, max_bytes=1):
-                    if one_upto > upto:
-                        break
-                    try:
-                        self._insert(one)
-                    except Exception as one_exc:
-                        self.stats.failed_requests += 1
-                        log.error("dropping logged request %d: the store refuses it: %s", one_upto, one_exc)
-            self._wal.advance(upto)
-            watermark = upto
-            self.stats.replayed_requests = upto  # approximate: the Seq replayed up to
+    def _replay(self) -> None:
+        segments = self._wal.recover()
+        if segments:
+            log.info("replaying %d ingest log segments (%d requests)", len(segments),
+                     sum(s.requests for s in segments))
+        for segment in segments:
+            self._store_segment(segment)
+            self.stats.replayed_requests += segment.requests
+            self._wal.remove(segment)
 
     async def submit(self, payload: bytes, spans: int) -> None:
-        """Queue one serialized ExportTraceServiceRequest; return once it is committed."""
+        """Queue one serialized ExportTraceServiceRequest; return once it is in the log."""
         if self._closing or self._wakeup is None:
             raise Overloaded(retry_after=5)
         framed = frame(payload)
@@ -175,12 +146,10 @@ class GroupCommitter:
             entry = self._queue.popleft()
             batch.append(entry)
             size += len(entry.framed)
-        self._queued_bytes -= size
-        self._in_flight_bytes += size
         return batch
 
     async def _run(self) -> None:
-        assert self._wakeup is not None
+        assert self._wakeup is not None and self._log_lock is not None
         while True:
             if not self._queue:
                 if self._closing:
@@ -189,153 +158,114 @@ class GroupCommitter:
                 await self._wakeup.wait()
                 continue
             batch = self._take_batch()
-            size = sum(len(e.framed) for e in batch)
+            data = b"".join(e.framed for e in batch)
             try:
-                if self._wal is not None:
-                    await self._append(batch)
-                else:
-                    await self._commit(batch)
+                async with self._log_lock:
+                    await asyncio.to_thread(self._wal.append, data, len(batch), sum(e.spans for e in batch))
+                    if self._wal.open_size >= self.segment_bytes:
+                        self._seal()
+            except Exception as exc:
+                log.warning("write-ahead log append of %d requests failed: %s", len(batch), exc)
+                self.stats.failed_requests += len(batch)
+                for entry in batch:
+                    _settle(entry.future, CommitFailed(str(exc)))
+                continue
             finally:
-                self._in_flight_bytes -= size
-
-    async def _append(self, batch: list[_Entry]) -> None:
-        """Write the batch to the log; acknowledge it; hand it to the normalizer."""
-        assert self._wal is not None and self._normalize_wakeup is not None
-        first = self._seq + 1
-        for i, entry in enumerate(batch):
-            entry.seq = first + i
-        rows = b"".join(wal_row(e.seq, e.framed) for e in batch)
-        try:
-            await asyncio.to_thread(self._wal.append, rows)
-        except Exception as exc:
-            log.warning("write-ahead log append of %d requests failed: %s", len(batch), exc)
-            self.stats.failed_requests += len(batch)
+                self._queued_bytes -= len(data)
+            self._logged_bytes += len(data)
+            self.stats.appends += 1
+            self.stats.requests += len(batch)
+            self.stats.normalize_lag_bytes = self._logged_bytes
             for entry in batch:
-                _settle(entry.future, CommitFailed(str(exc)))
-            return
-        self._seq = batch[-1].seq
-        self.stats.wal_batches += 1
-        self.stats.wal_requests += len(batch)
-        for entry in batch:
-            future, entry.future = entry.future, None
-            _settle(future, None)
-            # The bytes now live in the log: the normalizer reads them back from there, so a backlog
-            # costs disk (bounded by the budget), not memory.
-            entry.size, entry.framed = len(entry.framed), b""
-            self._durable.append(entry)
-            self._durable_bytes += entry.size
-        self.stats.normalize_lag_bytes = self._durable_bytes
+                _settle(entry.future, None)
+            self._wake_normalizers()
+
+    def _seal(self) -> None:
+        segment = self._wal.seal()
+        if segment is not None:
+            self._sealed.append(segment)
+
+    def _wake_normalizers(self) -> None:
+        assert self._normalize_wakeup is not None
         self._normalize_wakeup.set()
 
     async def _normalize_loop(self) -> None:
-        """One of `normalize_workers` loops; each takes the oldest logged requests, up to a batch."""
-        assert self._wal is not None and self._normalize_wakeup is not None
+        assert self._normalize_wakeup is not None and self._log_lock is not None
         while True:
-            if not self._durable:
-                if self._closing and not self._tasks_busy():
-                    self._normalize_wakeup.set()  # let the other loops see it too
+            if not self._sealed and self._wal.open_size and self._busy == 0:
+                async with self._log_lock:  # not in the middle of an append
+                    self._seal()
+            if not self._sealed:
+                if self._closing and self._writer is not None and self._writer.done() \
+                        and not self._wal.open_size:
+                    self._wake_normalizers()  # let the other loops see it too
                     return
                 self._normalize_wakeup.clear()
                 await self._normalize_wakeup.wait()
                 continue
-            batch, size = [], 0
-            limit = self.normalize_batch_bytes
-            while self._durable and (not batch or size + self._durable[0].size <= limit):
-                entry = self._durable.popleft()
-                batch.append(entry)
-                size += entry.size
-            self._normalizing.append(batch[0].seq)
+            segment = self._sealed.popleft()
+            self._busy += 1
+            started = time.perf_counter()
             try:
-                await self._normalize(batch)
+                await asyncio.to_thread(self._store_segment, segment)
+                await asyncio.to_thread(self._wal.remove, segment)
+            except StoreUnavailable as exc:  # the log keeps it; the budget turns clients away meanwhile
+                log.warning("store unavailable, segment %s kept for a retry: %s", segment.path.name, exc)
+                self._sealed.appendleft(segment)
+                await asyncio.sleep(1)
+                continue
             finally:
-                self._normalizing.remove(batch[0].seq)
-                self._durable_bytes -= size
-                self.stats.normalize_lag_bytes = self._durable_bytes
-            await self._advance_watermark(batch[-1].seq)
+                self._busy -= 1
+            self._logged_bytes -= segment.size
+            self.stats.normalize_lag_bytes = self._logged_bytes
+            self.stats.batches += 1
+            self.stats.spans += segment.spans
+            self.stats.last_batch_seconds = time.perf_counter() - started
+            self._wake_normalizers()
 
-    def _tasks_busy(self) -> bool:
-        return any(not t.done() for t in self._tasks)
-
-    async def _normalize(self, batch: list[_Entry]) -> None:
-        started = time.perf_counter()
-        good = await self._insert_bisect(batch)
-        self.stats.batches += 1
-        self.stats.requests += good
-        self.stats.spans += sum(e.spans for e in batch if e.stored)
-        self.stats.last_batch_seconds = time.perf_counter() - started
-
-    async def _advance_watermark(self, done_seq: int) -> None:
-        """Batches normalize concurrently: the watermark only passes Seqs that are all in."""
-        assert self._wal is not None and self._watermark_lock is not None
-        async with self._watermark_lock:
-            self._completed_max = max(self._completed_max, done_seq)
-            upto = min(self._normalizing) - 1 if self._normalizing else self._completed_max
-            if upto <= self._normalized_upto:
-                return
-            try:
-                await asyncio.to_thread(self._wal.advance, upto)
-            except Exception as exc:  # harmless: a restart would replay (dedup) a little more
-                log.warning("normalizer: could not record the watermark %d: %s", upto, exc)
-                return
-            self._normalized_upto = upto
-
-    async def _insert_bisect(self, batch: list[_Entry]) -> int:
-        """Insert the batch; if the store refuses it, find the refused requests by halving. Returns the
-        number of requests stored; refused ones (already acknowledged: the log took them) are logged
-        and marked as not stored."""
+    def _store_segment(self, segment: Segment) -> None:
+        """Insert a segment; if the store refuses it, find the refused requests by halving and drop
+        only those (they were acknowledged: the log took them; upb's check makes this rare)."""
         try:
-            await asyncio.to_thread(self._normalize_range, batch[0].seq - 1, batch[-1].seq)
-            return len(batch)
-        except Exception as exc:
-            if len(batch) == 1:
-                self.stats.failed_requests += 1
-                log.error("normalizer: dropping logged request %d, the store refuses it: %s",
-                          batch[0].seq, exc)
-                batch[0].stored = False
-                return 0
-            log.warning("normalizing %d requests failed (%s); halving", len(batch), exc)
-        half = len(batch) // 2
-        return await self._insert_bisect(batch[:half]) + await self._insert_bisect(batch[half:])
-
-    def _normalize_range(self, after: int, upto: int) -> None:
-        assert self._wal is not None
-        self._insert(self._wal.read(after, upto))
-
-    async def _commit(self, batch: list[_Entry]) -> None:
-        started = time.perf_counter()
-        try:
-            await asyncio.to_thread(self._insert, b"".join(e.framed for e in batch))
-        except Exception as exc:  # the store refused: find the culprit instead of failing everyone
-            if len(batch) == 1:
-                self.stats.failed_requests += 1
-                log.warning("insert failed for one request: %s", exc)
-                _settle(batch[0].future, CommitFailed(str(exc)))
-                return
-            log.warning("batch of %d requests failed (%s); committing them one by one", len(batch), exc)
-            for entry in batch:
-                await self._commit([entry])
+            self._normalize_file(segment.path)
             return
-        self.stats.batches += 1
-        self.stats.requests += len(batch)
-        self.stats.spans += sum(e.spans for e in batch)
-        self.stats.last_batch_seconds = time.perf_counter() - started
-        for entry in batch:
-            _settle(entry.future, None)
+        except Exception as exc:
+            if not self._ping():
+                raise StoreUnavailable(str(exc)) from exc
+            log.warning("normalizing segment %s failed (%s); inserting its requests in halves",
+                        segment.path.name, exc)
+        frames, _ = split_frames(segment.path.read_bytes())
+        self._insert_bisect(frames, segment)
+
+    def _insert_bisect(self, frames: list[bytes], segment: Segment) -> None:
+        try:
+            self._insert(b"".join(frames))
+        except Exception as exc:
+            if not self._ping():
+                raise StoreUnavailable(str(exc)) from exc
+            if len(frames) == 1:
+                self.stats.failed_requests += 1
+                log.error("dropping a logged request of segment %s: the store refuses it: %s",
+                          segment.path.name, exc)
+                return
+            half = len(frames) // 2
+            self._insert_bisect(frames[:half], segment)
+            self._insert_bisect(frames[half:], segment)
 
     async def stop(self) -> None:
-        """Commit everything already accepted (and normalize everything logged), then stop."""
+        """Log everything already accepted and normalize everything logged, then stop."""
         self._closing = True
         if self._wakeup is not None:
             self._wakeup.set()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._normalizers and self._normalize_wakeup is not None:
-            self._normalize_wakeup.set()
-            await asyncio.gather(*self._normalizers, return_exceptions=True)
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
+        if self._normalize_wakeup is not None:
+            self._wake_normalizers()
+            await asyncio.gather(*self._normalizer_tasks, return_exceptions=True)
 
 
-def _settle(future: asyncio.Future | None, error: Exception | None) -> None:
-    if future is None or future.done():  # the client went away; the data is committed regardless
+def _settle(future: asyncio.Future, error: Exception | None) -> None:
+    if future.done():  # the client went away; the data is logged regardless
         return
     if error is None:
         future.set_result(None)

@@ -10,9 +10,8 @@ import contextlib
 import importlib
 import pkgutil
 import re
-import struct
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from . import migrations as migrations_pkg
+from .sql import OTLP_REQUEST_COLUMNS
 
 DEFAULT_DATABASE = "swarmscope"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -72,69 +72,6 @@ def frame(message: bytes) -> bytes:
         size >>= 7
     prefix.append(size)
     return bytes(prefix) + message
-
-
-_SEQ = struct.Struct("<Q")
-
-
-def wal_row(seq: int, framed: bytes) -> bytes:
-    """One RowBinary (Seq UInt64, Body String) row: the framed request is already a RowBinary String."""
-    return _SEQ.pack(seq) + framed
-
-
-class StoreWal:
-    """The ingest write-ahead log in `otlp_wal` (see m001): cheap to append to, so acknowledgements do
-    not wait for the normalizing materialized views; normalized in large batches behind them."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def append(self, rows: bytes) -> None:
-        """Durably append RowBinary rows built by `wal_row` (one part per call)."""
-        self.store.client.raw_insert("otlp_wal", ["Seq", "Body"], rows, fmt="RowBinary",
-                                     settings={"optimize_on_insert": 0})
-
-    def watermark(self) -> int:
-        """Highest Seq already normalized (0: none)."""
-        return int(self.store.scalar("SELECT max(Seq) FROM otlp_wal_normalized") or 0)
-
-    def last_seq(self) -> int:
-        return max(self.watermark(), int(self.store.scalar("SELECT max(Seq) FROM otlp_wal") or 0))
-
-    def unnormalized(self, after: int, max_bytes: int = 32 * 1024 * 1024) -> Iterator[tuple[int, bytes]]:
-        """(last Seq, length-delimited requests) chunks of the log beyond `after`, in order."""
-        while True:
-            rows = self.store.rows(
-                "SELECT Seq, length(Body) AS n FROM otlp_wal WHERE Seq > {after:UInt64} ORDER BY Seq",
-                {"after": after})
-            if not rows:
-                return
-            size, upto = 0, rows[0]["Seq"]
-            for row in rows:
-                if size and size + row["n"] > max_bytes:
-                    break
-                size += row["n"]
-                upto = row["Seq"]
-            yield upto, self.read(after, upto)
-            after = upto
-
-    def read(self, after: int, upto: int) -> bytes:
-        """Requests after..upto (Seq), length-delimited: RowBinary of one String column is that framing."""
-        return self.store.client.raw_query(
-            "SELECT Body FROM otlp_wal WHERE Seq > {after:UInt64} AND Seq <= {upto:UInt64} ORDER BY Seq",
-            {"after": after, "upto": upto}, fmt="RowBinary")
-
-    def advance(self, seq: int) -> None:
-        """Record `seq` as normalized and drop log partitions wholly below it."""
-        from .migrations.m001_core import WAL_PARTITION_REQUESTS
-
-        self.store.command("INSERT INTO otlp_wal_normalized (Seq) VALUES ({seq:UInt64})", {"seq": seq})
-        done_below = (seq + 1) // WAL_PARTITION_REQUESTS  # partitions < this hold only Seq <= seq
-        for row in self.store.rows(
-                "SELECT DISTINCT partition_id FROM system.parts WHERE database = currentDatabase() "
-                "AND table = 'otlp_wal' AND active AND toUInt64(partition_id) < {p:UInt64}",
-                {"p": done_below}):
-            self.store.command(f"ALTER TABLE otlp_wal DROP PARTITION ID '{int(row['partition_id'])}'")
 
 
 def embedded_url(data_dir: str | Path) -> str:
@@ -209,9 +146,22 @@ class Store:
         self.client.raw_insert("otlp_ingest", None, length_delimited, fmt="Protobuf",
                                settings=OTLP_INSERT_SETTINGS)
 
-    @property
-    def wal(self) -> StoreWal:
-        return StoreWal(self)
+    def insert_otlp_file(self, path: str | Path) -> None:
+        """Insert a file of length-delimited requests (an ingest log segment). Embedded, ClickHouse
+        reads the file itself; a server is sent its bytes."""
+        if not self.embedded:
+            self.insert_otlp(Path(path).read_bytes())
+            return
+        self.client.command(
+            "INSERT INTO otlp_ingest SELECT * FROM file({path:String}, Protobuf, {columns:String})",
+            parameters={"path": str(Path(path).resolve()), "columns": OTLP_REQUEST_COLUMNS},
+            settings=OTLP_INSERT_SETTINGS)
+
+    def ping(self) -> bool:
+        try:
+            return self.client.command("SELECT 1") == 1
+        except Exception:
+            return False
 
     # ---- schema ----------------------------------------------------------------------------
 

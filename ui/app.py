@@ -12,6 +12,7 @@ from swarmscope.collector import http as otlp_http
 from swarmscope.collector.group_commit import GroupCommitter
 from swarmscope.collector.grpc_server import TraceService, start_grpc
 from swarmscope.collector.otlp import Limits
+from swarmscope.collector.wal import SegmentLog
 from swarmscope.detectors.config import DetectorConfig, load_config
 from swarmscope.detectors.runner import DetectionLoop
 from swarmscope.schema.store import Store
@@ -26,7 +27,9 @@ class ServeOptions:
     api_key: str | None = None
     limits: Limits = Limits()
     max_pending_bytes: int = 256 * 1024 * 1024
-    insert_workers: int = 1
+    wal_dir: str = "./swarmscope-data/ingest-wal"
+    segment_bytes: int = 24 * 1024 * 1024
+    normalizers: int = 2
     detect_interval: float = 5.0
     detect_config: str | None = None
 
@@ -78,8 +81,10 @@ def create_app(store: Store, options: ServeOptions | None = None) -> FastAPI:
     app.state.store = store
     app.state.limits = options.limits
     app.state.detector_config = load_config(options.detect_config)  # the loop and the API share it
-    app.state.committer = GroupCommitter(store.insert_otlp, max_pending_bytes=options.max_pending_bytes,
-                                         workers=options.insert_workers, wal=store.wal)
+    app.state.committer = GroupCommitter(
+        SegmentLog(options.wal_dir), store.insert_otlp_file, store.insert_otlp, store.ping,
+        segment_bytes=options.segment_bytes, max_pending_bytes=options.max_pending_bytes,
+        normalizers=options.normalizers)
     app.include_router(otlp_http.router)
     app.include_router(api.router)
     app.include_router(api_detectors.router)

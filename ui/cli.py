@@ -27,6 +27,12 @@ def store_url(args: argparse.Namespace) -> tuple[str, str]:
     return embedded_url(args.data), DEFAULT_DATABASE
 
 
+def default_wal(args: argparse.Namespace) -> str:
+    from pathlib import Path
+
+    return "./swarmscope-wal" if args.store else str(Path(args.data) / "ingest-wal")
+
+
 def serve(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="swarmscope serve", description="Run the swarmscope backend.")
     parser.add_argument("--host", default="127.0.0.1")
@@ -38,7 +44,11 @@ def serve(argv: list[str]) -> int:
     parser.add_argument("--max-body-mb", type=float, default=16, help="largest request body accepted")
     parser.add_argument("--max-queue-mb", type=float, default=256,
                         help="group-commit budget; past it ingest answers 429/RESOURCE_EXHAUSTED")
-    parser.add_argument("--insert-workers", type=int, default=1, help="concurrent store inserts")
+    parser.add_argument("--wal", help="directory of the ingest write-ahead log "
+                        "(default: ingest-wal inside --data, or ./swarmscope-wal with --store)")
+    parser.add_argument("--segment-mb", type=float, default=24,
+                        help="log segment size: the most spans one store insert normalizes")
+    parser.add_argument("--normalizers", type=int, default=2, help="concurrent store inserts of segments")
     parser.add_argument("--detect-interval", type=float, default=5.0,
                         help="seconds between detection sweeps (0 disables)")
     parser.add_argument("--detect-config", help="detector thresholds (TOML or JSON)")
@@ -75,7 +85,8 @@ def serve(argv: list[str]) -> int:
     options = ServeOptions(
         host=args.host, grpc_port=args.grpc_port or None, api_key=args.api_key,
         limits=Limits(max_body_bytes=int(args.max_body_mb * mb)),
-        max_pending_bytes=int(args.max_queue_mb * mb), insert_workers=args.insert_workers,
+        max_pending_bytes=int(args.max_queue_mb * mb), wal_dir=args.wal or default_wal(args),
+        segment_bytes=int(args.segment_mb * mb), normalizers=args.normalizers,
         detect_interval=args.detect_interval, detect_config=args.detect_config,
     )
     app = create_app(store, options)

@@ -179,20 +179,8 @@ FROM (
 _span_names = ", ".join(name for name, _ in SPAN_COLUMNS)
 _derived_names = ", ".join(name for name, _ in DERIVED_COLUMNS)
 
-# Write-ahead log of acknowledged requests: one RowBinary row (Seq, Body) per request, where Body is the
-# serialized ExportTraceServiceRequest. A RowBinary String is a varint length + bytes, exactly the
-# length-delimited framing the Protobuf format reads, so `SELECT Body ... FORMAT RowBinary` replays into
-# otlp_ingest as is. Partitions are dropped once normalized (see schema/store.py, StoreWal).
-WAL_PARTITION_REQUESTS = 256
-
 STATEMENTS = [
     f"CREATE TABLE IF NOT EXISTS otlp_ingest ({OTLP_REQUEST_COLUMNS}) ENGINE = Null",
-    f"""CREATE TABLE IF NOT EXISTS otlp_wal (Seq UInt64, Body String CODEC(NONE))
-ENGINE = MergeTree PARTITION BY intDiv(Seq, {WAL_PARTITION_REQUESTS}) ORDER BY Seq
-SETTINGS old_parts_lifetime = 10""",
-    # Highest Seq whose request is in spans/pending_spans/traces/tool_minutes (merges keep one row).
-    "CREATE TABLE IF NOT EXISTS otlp_wal_normalized (Seq UInt64, At DateTime64(3) DEFAULT now64(3)) "
-    "ENGINE = ReplacingMergeTree(Seq) ORDER BY tuple()",
     f"""CREATE TABLE IF NOT EXISTS span_stream (
     {_columns(SPAN_COLUMNS + PENDING_EXTRA)}
 ) ENGINE = Null""",
@@ -293,4 +281,4 @@ TTL_TABLES = {
     "tool_minutes": "Minute",
 }
 
-__all__ = ["VERSION", "STATEMENTS", "TTL_TABLES", "ANY_VALUE", "KEY_VALUES", "WAL_PARTITION_REQUESTS"]
+__all__ = ["VERSION", "STATEMENTS", "TTL_TABLES", "ANY_VALUE", "KEY_VALUES"]

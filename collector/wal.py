@@ -1,0 +1,116 @@
+"""The ingest write-ahead log: acknowledged OTLP requests in segment files until the store has them.
+
+A segment is a plain file of length-delimited ExportTraceServiceRequest messages (varint length, then
+the message): exactly the stream ClickHouse's Protobuf input format reads. So a request's bytes are
+written once, by the append that its 200 waits for, and read once, by ClickHouse itself when the
+segment is normalized (see Store.insert_otlp_file). A segment is deleted once its spans are stored;
+segments still on disk when the server starts are replayed first.
+
+Appends are not fsynced: an acknowledged request survives the server being killed (the kernel's page
+cache holds it), not a power cut, the same guarantee ClickHouse gives its own inserts by default
+(`fsync_after_insert = 0`). `fsync=True` buys the stronger one at the cost of a flush per append.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+SUFFIX = ".otlp"
+
+
+def split_frames(data: bytes) -> tuple[list[bytes], int]:
+    """The complete frames (prefix included) at the start of `data`, and how many bytes they cover.
+    A frame cut short (a write torn by a crash) ends the list."""
+    frames, pos, end = [], 0, len(data)
+    while pos < end:
+        size, shift, cursor = 0, 0, pos
+        while cursor < end and shift < 64:
+            byte = data[cursor]
+            cursor += 1
+            size |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        else:
+            break  # the length prefix itself is cut short
+        if cursor + size > end:
+            break
+        frames.append(data[pos:cursor + size])
+        pos = cursor + size
+    return frames, pos
+
+
+@dataclass
+class Segment:
+    seq: int
+    path: Path
+    size: int = 0
+    requests: int = 0
+    spans: int = 0
+
+
+class SegmentLog:
+    """Append-only segments in one directory; one segment is open for appends at a time."""
+
+    def __init__(self, directory: str | Path, fsync: bool = False) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.fsync = fsync
+        self._next_seq = 1
+        self._open: Segment | None = None
+        self._fd: int | None = None
+
+    @property
+    def open_size(self) -> int:
+        return self._open.size if self._open else 0
+
+    def recover(self) -> list[Segment]:
+        """Segments left by an earlier process, oldest first, each cut back to its complete frames.
+        Call once, before the first append."""
+        found = []
+        for path in sorted(self.directory.glob(f"*{SUFFIX}")):
+            try:
+                seq = int(path.stem)
+            except ValueError:
+                continue
+            data = path.read_bytes()
+            frames, complete = split_frames(data)
+            if complete < len(data):  # a torn append: never acknowledged, so safe to cut
+                os.truncate(path, complete)
+            if not frames:
+                path.unlink()
+                continue
+            found.append(Segment(seq, path, complete, len(frames)))
+            self._next_seq = max(self._next_seq, seq + 1)
+        return found
+
+    def append(self, data: bytes, requests: int, spans: int) -> None:
+        """Write framed requests to the open segment (opening one if needed); durable on return."""
+        if self._open is None:
+            path = self.directory / f"{self._next_seq:012d}{SUFFIX}"
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+            self._open = Segment(self._next_seq, path)
+            self._next_seq += 1
+        assert self._fd is not None
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
+        if self.fsync:
+            os.fdatasync(self._fd)
+        self._open.size += len(data)
+        self._open.requests += requests
+        self._open.spans += spans
+
+    def seal(self) -> Segment | None:
+        """Close the open segment for appends and return it (None when nothing is open)."""
+        segment, self._open = self._open, None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        return segment
+
+    @staticmethod
+    def remove(segment: Segment) -> None:
+        segment.path.unlink(missing_ok=True)
