@@ -2,9 +2,11 @@
 
 - over budget: a span's input tokens exceed its declared `swarmscope.context.budget_tokens`
   (one finding per agent per trace, listing the spans);
-- growth: along consecutive agent spans of one trace, in hand-off (start) order, input tokens never
-  shrink over at least `min_chain` agents and grow by at least `growth_factor`, ending above
-  `min_tokens`: every hand-off passes everything on.
+- growth: along a chain of hand-offs between agent spans of one trace (in start order, each agent
+  started after the previous one ended, or is its child), input tokens never shrink over at least
+  `min_chain` agents and grow by at least `growth_factor`, ending above `min_tokens`: every hand-off
+  passes everything on. Agents that ran side by side (a fan-out) handed nothing to each other: their
+  token counts differ by role, not by accumulated context, so they do not form a chain.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ GROUP BY TraceId, agent
 
 GROWTH_SQL = """
 SELECT TraceId, any(run) AS run_id,
-    arraySort(x -> x.1, groupArray((t_ns, SpanId, agent, tokens))) AS chain
+    arraySort(x -> x.1, groupArray((t_ns, SpanId, agent, tokens, end_ns, parent))) AS chain
 FROM (
     SELECT TraceId, SpanId, any(RunId) AS run, any(AgentId) AS agent, max(InputTokens) AS tokens,
-        toUnixTimestamp64Nano(any(Timestamp)) AS t_ns
+        toUnixTimestamp64Nano(any(Timestamp)) AS t_ns,
+        toUnixTimestamp64Nano(any(Timestamp)) + toInt64(any(Duration)) AS end_ns,
+        any(ParentSpanId) AS parent
     FROM spans
     WHERE {scope} AND Operation = 'invoke_agent' AND InputTokens > 0
     GROUP BY TraceId, SpanId
@@ -41,17 +45,24 @@ HAVING count() >= {min_chain:UInt64} AND max(tokens) >= {min_tokens:UInt64}
 """
 
 
-def longest_growth(tokens: list[int]) -> tuple[int, int]:
-    """(start, end) indexes of the non-decreasing run with the largest growth ratio."""
+def longest_growth(tokens: list[int], linked: list[bool] | None = None) -> tuple[int, int]:
+    """(start, end) indexes of the non-decreasing run with the largest growth ratio; `linked[i]` False
+    breaks the run between i - 1 and i (no hand-off there)."""
     best, best_ratio = (0, 0), 0.0
     start = 0
     for i in range(1, len(tokens) + 1):
-        if i == len(tokens) or tokens[i] < tokens[i - 1]:
+        if i == len(tokens) or tokens[i] < tokens[i - 1] or (linked is not None and not linked[i]):
             ratio = tokens[i - 1] / max(1, tokens[start])
             if i - 1 > start and ratio > best_ratio:
                 best, best_ratio = (start, i - 1), ratio
             start = i
     return best
+
+
+def handed_off(previous: tuple, current: tuple) -> bool:
+    """Could `current` (a chain entry: start, span, agent, tokens, end, parent) have been given what
+    `previous` had? Only if it started after `previous` ended, or `previous` started it (its child)."""
+    return current[0] >= previous[4] or current[5] == previous[1]
 
 
 def detect_context_bloat(sweep: Sweep) -> list[Finding]:
@@ -107,7 +118,8 @@ def detect_context_bloat(sweep: Sweep) -> list[Finding]:
     )
     for r in rows:
         chain = r["chain"]
-        start, end = longest_growth([c[3] for c in chain])
+        linked = [True] + [handed_off(a, b) for a, b in zip(chain, chain[1:], strict=False)]
+        start, end = longest_growth([c[3] for c in chain], linked)
         last_agent = chain[end][2] or None
         length = end - start + 1
         ratio = chain[end][3] / max(1, chain[start][3])
@@ -128,7 +140,7 @@ def detect_context_bloat(sweep: Sweep) -> list[Finding]:
                 evidence={
                     "check": "growth",
                     "ratio": round(ratio, 2),
-                    "chain": [{"span_id": s, "agent_id": a, "input_tokens": t} for _, s, a, t in links],
+                    "chain": [{"span_id": c[1], "agent_id": c[2], "input_tokens": c[3]} for c in links],
                     "thresholds": {
                         "growth_factor": cfg.get("context_bloat", "growth_factor", agent=last_agent),
                         "min_chain": cfg.get("context_bloat", "min_chain", agent=last_agent),

@@ -438,6 +438,26 @@ def test_tokens_growing_along_a_chain_of_agents(store):
     assert [f.trace_id for f in detect(store, "context_bloat")] == [sc.trace_id.hex()]
 
 
+def test_agents_running_side_by_side_are_not_a_chain(store):
+    """A fan-out: agents started together hand nothing to each other, whatever their token counts;
+    agents that start one another (each the child of the previous) are a chain however they overlap."""
+    fan = Scenario()
+    root = fan.agent("orchestrator", start=-100, dur=90)
+    for i, tokens in enumerate([2000, 5000, 9000, 16000]):
+        fan.agent(f"a{i}", parent=root, start=-90 + i * 0.05, dur=30, input_tokens=tokens)
+    fan.insert(store)
+    assert detect(store, "context_bloat") == []
+    nested = Scenario()
+    parent = nested.agent("orchestrator", start=-100, dur=90, input_tokens=2000)
+    chain = [parent]
+    for i, tokens in enumerate([5000, 9000]):
+        parent = nested.agent(f"b{i}", parent=parent, start=-90 + i, dur=30, input_tokens=tokens)
+        chain.append(parent)
+    nested.insert(store)
+    finding = only(detect(store, "context_bloat"), "context_bloat")
+    assert finding.span_ids == [c.id for c in chain]
+
+
 # ---- loop -----------------------------------------------------------------------------------
 
 
