@@ -1,7 +1,8 @@
 """Detection benchmark: sweeps over a store with 1,000,000 spans in the last hour and 10,000 open spans.
 
 Builds the store once (embedded chDB in a temporary directory): realistic swarm traces spread over the
-last hour (bench/workload.py; most failed tool calls retried successfully, see `with_retries`),
+last hour (bench/workload.py; most failed tool calls retried successfully, see `with_retries`; input
+tokens shaped like a real fan-out, 1% of runs forwarding whole transcripts, see `realistic_tokens`),
 pending-span records for 2% of them that have since finished, and
 10,000 open spans (orchestrators, agents, tool calls and 1,000 open waits, a few of them in cycles,
 1% of them silent). Then, medians over --repeat rounds:
@@ -105,6 +106,58 @@ def with_retries(run: list[Span], rng: random.Random, recovered: float = 0.9) ->
     return out
 
 
+# Input tokens per agent role beyond the run's shared brief: what its system prompt and its own tool
+# results add (a coder reads files, a planner mostly reads the brief).
+ROLE_CONTEXT_TOKENS = {
+    "planner": 2500, "coder": 9000, "tester": 6000, "docs": 4000, "researcher": 8000, "reviewer": 7000,
+}
+
+
+def _set_int_attr(span: Span, key: str, value: int) -> None:
+    for a in span.attributes:
+        if a.key == key:
+            a.value.int_value = value
+            return
+    span.attributes.append(_kv(key, value))
+
+
+def realistic_tokens(run: list[Span], rng: random.Random, relay: float = 0.01) -> list[Span]:
+    """bench/workload.py draws every agent's input tokens independently from 500-20,000 (and the
+    orchestrator's from 500-5,000): no swarm looks like that. Real fan-outs give every agent the same
+    brief plus what its role adds (within a small factor, see ROLE_CONTEXT_TOKENS), and the
+    orchestrator reads back every agent's report. Here that is the shape, and `relay` of the runs (1%)
+    are the failure `context_bloat` is for: the agents run one after another and each is handed the
+    previous one's whole transcript, so input tokens grow hop by hop."""
+    brief = rng.randint(1500, 3000)
+    agents = [s for s in run[1:] if _attr(s, "gen_ai.operation.name") == "invoke_agent"]
+    forwarded = rng.random() < relay
+    carried = brief
+    for k, span in enumerate(agents):
+        role = _attr(span, "gen_ai.agent.id")
+        own = int(ROLE_CONTEXT_TOKENS.get(role, 5000) * rng.lognormvariate(0, 0.3))
+        tokens = carried + own if forwarded else brief + own
+        _set_int_attr(span, "gen_ai.usage.input_tokens", tokens)
+        if forwarded:
+            carried = tokens + _int_attr(span, "gen_ai.usage.output_tokens")
+            # A relay is sequential: agent k starts once agent k - 1 has finished (agents take 5 s).
+            shift = run[0].start_time_unix_nano + k * 5_200_000_000 - span.start_time_unix_nano
+            for moved in [span, *(s for s in run if s.parent_span_id == span.span_id)]:
+                moved.start_time_unix_nano += shift
+                moved.end_time_unix_nano += shift
+    reports = sum(_int_attr(s, "gen_ai.usage.output_tokens") for s in agents)
+    _set_int_attr(run[0], "gen_ai.usage.input_tokens", brief + 2000 + reports)
+    return run
+
+
+def _attr(span: Span, key: str) -> str:
+    return next((a.value.string_value for a in span.attributes if a.key == key), "")
+
+
+def swarm_run(traffic: SwarmTraffic, start_ns: int, rng: random.Random) -> list[Span]:
+    """One run of bench/workload.py with realistic token counts and retried tool calls."""
+    return with_retries(realistic_tokens(traffic.run_spans(start_ns), rng), rng)
+
+
 def finished_traffic(total: int, now_ns: int, seed: int = 7) -> tuple[list[Span], list[Span]]:
     """(finished spans spread over the last hour, pending records of 2% of them)."""
     traffic = SwarmTraffic(seed=seed)
@@ -112,7 +165,7 @@ def finished_traffic(total: int, now_ns: int, seed: int = 7) -> tuple[list[Span]
     spans: list[Span] = []
     pending: list[Span] = []
     while len(spans) < total:
-        run = with_retries(traffic.run_spans(now_ns - rng.randint(60, 3600) * NS), rng)
+        run = swarm_run(traffic, now_ns - rng.randint(60, 3600) * NS, rng)
         spans.extend(run)
         if rng.random() < 0.5:  # the orchestrator was pending for a while before it finished
             pending.append(_pending(run[0], run[0].start_time_unix_nano + 10 * NS))
@@ -311,7 +364,7 @@ def main() -> None:
         for _ in range(args.repeat):
             new: list[Span] = []
             while len(new) < 1400:  # 5 s of 1,000,000 spans/hour
-                new.extend(with_retries(traffic.run_spans(time.time_ns()), retry_rng))
+                new.extend(swarm_run(traffic, time.time_ns(), retry_rng))
             store.insert_requests(_requests(new))
             heartbeat()
             started = time.perf_counter()
