@@ -75,6 +75,7 @@ class SegmentLog:
                 seq = int(path.stem)
             except ValueError:
                 continue
+            self._next_seq = max(self._next_seq, seq + 1)
             data = path.read_bytes()
             frames, complete = split_frames(data)
             if complete < len(data):  # a torn append: never acknowledged, so safe to cut
@@ -83,7 +84,6 @@ class SegmentLog:
                 path.unlink()
                 continue
             found.append(Segment(seq, path, complete, len(frames)))
-            self._next_seq = max(self._next_seq, seq + 1)
         return found
 
     def append(self, data: bytes, requests: int, spans: int) -> None:

@@ -21,6 +21,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from . import migrations as migrations_pkg
+from .normalize import STREAM_COLUMNS, flatten_select
 from .sql import OTLP_REQUEST_COLUMNS
 
 DEFAULT_DATABASE = "swarmscope"
@@ -36,6 +37,20 @@ OTLP_INSERT_SETTINGS = {
     "input_format_protobuf_oneof_presence": 1,
     # Dedup happens in background merges and FINAL reads; merging inside each insert costs ~40%.
     "optimize_on_insert": 0,
+}
+
+# A log segment goes straight from its file into span_stream through the flattening SELECT: planned
+# once per insert (a materialized view re-plans its ~70 ms SELECT for every block) and read in blocks
+# of a few requests, so memory follows the block, not the segment. Squashing the flat rows back into
+# big blocks keeps one part per table per segment.
+INSERT_SEGMENT = (
+    f"INSERT INTO span_stream ({', '.join(name for name, _ in STREAM_COLUMNS)}) "
+    + flatten_select("file({path:String}, Protobuf, {columns:String})")
+)
+SEGMENT_INSERT_SETTINGS = {
+    **OTLP_INSERT_SETTINGS,
+    "max_block_size": 32,  # requests per parsed block
+    "input_format_max_block_size_bytes": 32 * 1024 * 1024,
 }
 
 
@@ -152,10 +167,9 @@ class Store:
         if not self.embedded:
             self.insert_otlp(Path(path).read_bytes())
             return
-        self.client.command(
-            "INSERT INTO otlp_ingest SELECT * FROM file({path:String}, Protobuf, {columns:String})",
-            parameters={"path": str(Path(path).resolve()), "columns": OTLP_REQUEST_COLUMNS},
-            settings=OTLP_INSERT_SETTINGS)
+        self.client.command(INSERT_SEGMENT, parameters={"path": str(Path(path).resolve()),
+                                                        "columns": OTLP_REQUEST_COLUMNS},
+                            settings=SEGMENT_INSERT_SETTINGS)
 
     def ping(self) -> bool:
         try:
