@@ -201,56 +201,82 @@ def _disagreements(sweep: Sweep) -> list[Finding]:
 
 # ---- partial_failure ------------------------------------------------------------------------
 
+FAILED = "(StatusCode = 'Error' OR TimedOut = 1 OR TaskStatus IN ('failed', 'abandoned', 'timeout'))"
+
 # Per trace in scope that has a claim: the span tree as arrays, with span ids hashed to integers and
 # every span's parent resolved to an array index once (`up`), so walking up is indexing, not searching.
 # Only a few spans per trace are candidates (failed and not recovered by a later successful attempt of
 # the same call under the same parent, or ended after their parent); each walks up at most 32 levels
 # and is paired with the claims among its ancestors that it contradicts.
-# Three levels so that the walk (and the id/name/agent lookups) only run on the few traces with a
-# candidate: computed over every trace, the walk alone cost ~0.5 s of a cold sweep. cityHash64, not
-# sipHash64: ~3x cheaper on these short hex ids (sipHash64 of a LowCardinality column is slower still).
+# Cost, on a cold sweep over every trace: the walk runs only on traces with a candidate (over every
+# trace it cost ~0.5 s); numbers only (names, agents and the run are read afterwards for the traces
+# found, see PARTIAL_DETAILS_SQL), attempt and flags packed in one array, the retry key hashed only where
+# a retry can match (failed spans and spans with an attempt number); cityHash64, not sipHash64 (~3x
+# cheaper on hex ids, more on LowCardinality columns).
 PARTIAL_SQL = f"""
 WITH {{slack_ns:Int64}} AS slack
-SELECT TraceId, if(length(run_set) = 1, run_set[1], '') AS run,
-    arrayMap(p -> (ids[p.1], names[p.1], agents[p.1], has(unrecovered, p.1),
-                   ids[p.2], names[p.2], agents[p.2]), pairs) AS found
+SELECT TraceId,
+    arrayMap(p -> (ids[p.1], has(unrecovered, p.1), ids[p.2]), pairs) AS found
 FROM (
-    SELECT TraceId, ids, names, agents, run_set, unrecovered,
-        arrayFilter(p -> claims[p.2] AND (has(unrecovered, p.1) OR ends[p.1] > ends[p.2] + slack),
+    SELECT TraceId, ids, unrecovered,
+        arrayFilter(p -> bitTest(flags[p.2], 0) AND (has(unrecovered, p.1) OR ends[p.1] > ends[p.2] + slack),
             arrayFlatten(arrayMap(c -> arrayMap(a -> (c, a),
                 arrayPopFront(arrayFold((acc, x) -> if(acc[-1] = 0, acc, arrayPushBack(acc, up[acc[-1]])),
                                         range(32), [toUInt32(c)]))), candidates))) AS pairs
     FROM (
-        SELECT TraceId, ids, names, agents, run_set, ends, claims,
+        SELECT TraceId, ids, ends, flags, unrecovered,
             arrayMap(p -> toUInt32(indexOf(hids, p)), hparents) AS up,
-            arrayFilter(i -> NOT arrayExists(j -> rkeys[j] = rkeys[i] AND attempts[j] > attempts[i]
-                                                  AND NOT failed[j], arrayEnumerate(hids)),
-                        arrayFilter(i -> failed[i], arrayEnumerate(hids))) AS unrecovered,
             arrayDistinct(arrayConcat(unrecovered,
                 arrayFilter(i -> up[i] > 0 AND ends[i] > ends[up[i]] + slack, arrayEnumerate(hids))))
                 AS candidates
         FROM (
-            SELECT TraceId,
-                groupArray(SpanId) AS ids, groupArray(SpanName) AS names,
-                groupArray(AgentId) AS agents, groupUniqArrayIf(RunId, RunId != '') AS run_set,
-                groupArray(cityHash64(SpanId)) AS hids,
-                groupArray(if(ParentSpanId = '', 0, cityHash64(ParentSpanId))) AS hparents,
-                groupArray(cityHash64(ParentSpanId, ToolName, ToolCallId)) AS rkeys,
-                groupArray(Attempt) AS attempts,
-                groupArray(toUnixTimestamp64Nano(Timestamp) + toInt64(Duration)) AS ends,
-                groupArray(StatusCode = 'Error' OR TimedOut = 1
-                           OR TaskStatus IN ('failed', 'abandoned', 'timeout'))
-                    AS failed,
-                groupArray({CLAIM}) AS claims
-            FROM spans
-            WHERE {{scope}}
-            GROUP BY TraceId
-            HAVING max({CLAIM}) = 1 AND count() > 1
+            SELECT TraceId, ids, hids, hparents, ends, flags,
+                -- failed spans without a later (higher attempt) successful span with the same retry key
+                arrayFilter(i -> NOT arrayExists(j -> rkeys[j] = rkeys[i] AND NOT bitTest(flags[j], 1)
+                                                      AND bitShiftRight(flags[j], 2)
+                                                          > bitShiftRight(flags[i], 2),
+                                                 arrayEnumerate(hids)),
+                            arrayFilter(i -> bitTest(flags[i], 1), arrayEnumerate(hids))) AS unrecovered,
+                -- Does a span end after its parent? Asked without indexing (a lambda that indexes an
+                -- array copies it for every element: n^2 per trace): (id, 0, end) of every span and
+                -- (parent id, 1, end) of every span, sorted, put a parent's entry right before its
+                -- children's, and arrayFill carries it to them.
+                arraySort(arrayConcat(arrayMap((h, e) -> (h, 0, e), hids, ends),
+                                      arrayMap((h, e) -> (h, 1, e), hparents, ends))) AS tree,
+                arrayExists((x, parent) -> x.2 = 1 AND parent.2 = 0 AND parent.1 = x.1 AND x.1 != 0
+                                           AND x.3 > parent.3 + slack,
+                            tree, arrayFill(x -> x.2 = 0, tree)) AS ends_after_parent
+            FROM (
+                SELECT TraceId,
+                    groupArray(SpanId) AS ids,
+                    groupArray(cityHash64(SpanId)) AS hids,
+                    groupArray(if(ParentSpanId = '', 0, cityHash64(ParentSpanId))) AS hparents,
+                    groupArray(if({FAILED} OR Attempt > 0, cityHash64(ParentSpanId, ToolName, ToolCallId), 0))
+                        AS rkeys,
+                    groupArray(toUnixTimestamp64Nano(Timestamp) + toInt64(Duration)) AS ends,
+                    -- bits: attempt << 2 | failed << 1 | claim
+                    groupArray(toUInt64(Attempt) * 4 + {FAILED} * 2 + {CLAIM}) AS flags
+                FROM spans
+                WHERE {{scope}}
+                GROUP BY TraceId
+                HAVING max({CLAIM}) = 1 AND count() > 1
+            )
         )
+        WHERE notEmpty(unrecovered) OR ends_after_parent
     )
     WHERE notEmpty(candidates)
 )
 WHERE notEmpty(pairs)
+"""
+
+# Names, agents and the run (the trace's one RunId, if it has one) of the traces PARTIAL_SQL found.
+PARTIAL_DETAILS_SQL = """
+SELECT TraceId, groupUniqArrayIf(RunId, RunId != '') AS run_set,
+    groupArrayIf((SpanId, SpanName, AgentId),
+                 SpanId IN (SELECT arrayJoin(splitByChar(',', {span_ids:String})))) AS named
+FROM spans
+WHERE {scope} AND TraceId IN (SELECT arrayJoin(splitByChar(',', {traces:String})))
+GROUP BY TraceId
 """
 
 # Finished spans of the traces where an open span's parent is not open (it may have ended).
@@ -271,10 +297,29 @@ def detect_partial_failures(sweep: Sweep) -> list[Finding]:
     scope, params = sweep.scope()
     # claim span -> {trace, failed descendants}
     per_trace: dict[str, dict] = {}
-    for r in sweep.store.rows(PARTIAL_SQL.replace("{scope}", scope), {**params, "slack_ns": slack_ns}):
-        entry = per_trace.setdefault(r["TraceId"], {"claims": {}, "bad": {}, "run": r["run"]})
-        for bad_id, bad_name, bad_agent, unrecovered, claim_id, claim_name, claim_agent in r["found"]:
-            entry["claims"][claim_id] = (claim_name, claim_agent)
+    found = sweep.store.rows(PARTIAL_SQL.replace("{scope}", scope), {**params, "slack_ns": slack_ns})
+    details: dict[str, dict] = {}
+    if found:
+        # Ids as comma-separated strings: an Array parameter of thousands of ids is slow to bind.
+        details = {
+            r["TraceId"]: r
+            for r in sweep.store.rows(
+                PARTIAL_DETAILS_SQL.replace("{scope}", scope),
+                {
+                    **params,
+                    "traces": ",".join(r["TraceId"] for r in found),
+                    "span_ids": ",".join({i for r in found for b, _, c in r["found"] for i in (b, c)}),
+                },
+            )
+        }
+    for r in found:
+        detail = details.get(r["TraceId"], {"run_set": [], "named": []})
+        names = {span_id: (name, agent) for span_id, name, agent in detail["named"]}
+        run = detail["run_set"][0] if len(detail["run_set"]) == 1 else ""
+        entry = per_trace.setdefault(r["TraceId"], {"claims": {}, "bad": {}, "run": run})
+        for bad_id, unrecovered, claim_id in r["found"]:
+            bad_name, bad_agent = names.get(bad_id, ("", ""))
+            entry["claims"][claim_id] = names.get(claim_id, ("", ""))
             entry["bad"][bad_id] = {
                 "span_id": bad_id,
                 "name": bad_name,
