@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from .model import Finding, common
-from .sweep import Sweep
+from .sweep import REPEATED_INPUT, Sweep
 
 CLAIM = (
     "(StatusCode != 'Error' AND "
@@ -50,23 +50,13 @@ GROUP BY TraceId, cmd
 """
 
 # Agents of one run (else one trace) that completed one task on one input with different outputs.
-# The few (run, task, input) groups with more than one claim are found first by counting a hash of the
-# group (cheap: no strings kept per group); grouping every claim by its strings cost ~0.4 s cold. The
-# run is RunId, else the trace: hashing both (TraceId only when RunId is empty) avoids building a string.
-DISAGREE_KEY = "cityHash64(RunId, if(RunId = '', cityHash64(TraceId), 0), TaskId, InputHash)"
+# Only inputs given more than once (Sweep.repeated_inputs) can have been given to two agents.
 DISAGREE_SQL = f"""
 SELECT if(RunId != '', RunId, TraceId) AS run, TaskId, InputHash,
     groupArray((AgentId, OutputHash, TraceId, SpanId, RunId)) AS runs
 FROM spans
 WHERE {{run_scope}} AND {CLAIM}
-  AND TaskId != '' AND InputHash != '' AND OutputHash != '' AND AgentId != ''
-  AND {DISAGREE_KEY} IN (
-      SELECT {DISAGREE_KEY} AS k
-      FROM spans
-      WHERE {{run_scope}} AND {CLAIM}
-        AND TaskId != '' AND InputHash != '' AND OutputHash != '' AND AgentId != ''
-      GROUP BY k
-      HAVING count() > 1)
+  AND TaskId != '' AND InputHash != '' AND OutputHash != '' AND AgentId != '' AND {REPEATED_INPUT}
 GROUP BY run, TaskId, InputHash
 HAVING uniqExact(AgentId) > 1 AND uniqExact(OutputHash) > 1
 """
@@ -164,8 +154,11 @@ def _reason_text(reason: dict) -> str:
 
 
 def _disagreements(sweep: Sweep) -> list[Finding]:
+    repeated = sweep.repeated_inputs()
+    if not repeated:
+        return []
     scope, params = sweep.run_scope()
-    rows = sweep.store.rows(DISAGREE_SQL.replace("{run_scope}", scope), params)
+    rows = sweep.store.rows(DISAGREE_SQL.replace("{run_scope}", scope), {**params, "repeated": repeated})
     findings = []
     for r in rows:
         runs = sorted(set(r["runs"]))

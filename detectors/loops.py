@@ -7,7 +7,7 @@ Counts finished and still-open agent spans alike, so a loop is seen while the ru
 from __future__ import annotations
 
 from .model import Finding
-from .sweep import Sweep
+from .sweep import REPEATED_INPUT, Sweep
 
 # Agent invocations with their run (RunId, else the trace), finished and still running.
 INVOCATIONS = """
@@ -19,16 +19,12 @@ INVOCATIONS = """
     FROM pending_spans
     WHERE {pending_run_scope} AND Operation = 'invoke_agent' AND InputHash != '' AND AgentId != ''
 """
-# The few (run, agent, input) groups with enough invocations are found first by counting a hash of the
-# group (no strings kept per group; TraceId hashed in only when RunId is empty), then only their spans
-# are grouped by strings: grouping every invocation by its strings cost ~0.2 s of a cold sweep.
-LOOP_KEY = "cityHash64(RunId, if(RunId = '', cityHash64(TraceId), 0), AgentId, InputHash)"
+# Only inputs given more than once (Sweep.repeated_inputs) can repeat for one agent in one run.
 LOOP_SQL = f"""
 SELECT if(RunId != '', RunId, TraceId) AS run, AgentId, InputHash,
     groupUniqArray((TraceId, SpanId, t_ms)) AS spans
 FROM ({INVOCATIONS})
-WHERE {LOOP_KEY} IN (
-    SELECT {LOOP_KEY} AS k FROM ({INVOCATIONS}) GROUP BY k HAVING count() >= {{min_repeats:UInt64}})
+WHERE {{repeated_input}}
 GROUP BY run, AgentId, InputHash
 HAVING length(spans) >= {{min_repeats:UInt64}}
 """
@@ -36,13 +32,18 @@ HAVING length(spans) >= {{min_repeats:UInt64}}
 
 def detect_loops(sweep: Sweep) -> list[Finding]:
     cfg = sweep.config
-    # Runs in scope, and runs where an agent with a fingerprinted input is running right now.
-    running = sorted({s.run_id or s.trace_id for s in sweep.open_spans() if s.is_agent and s.input_hash})
-    scope, params = sweep.run_scope(extra_runs=running)
-    pending_scope, _ = sweep.run_scope("StartTime", extra_runs=running)
+    scope, pending_scope, params = sweep.agent_runs_scope()
     least = min([cfg.get("loop", "max_repeats"), *cfg.overrides("loop", "max_repeats", "agents").values()])
+    repeated = "1"  # every input, if one invocation is already a loop
+    if least > 1:
+        params = {**params, "repeated": sweep.repeated_inputs()}
+        if not params["repeated"]:
+            return []
+        repeated = REPEATED_INPUT
     rows = sweep.store.rows(
-        LOOP_SQL.replace("{run_scope}", scope).replace("{pending_run_scope}", pending_scope),
+        LOOP_SQL.replace("{run_scope}", scope)
+        .replace("{pending_run_scope}", pending_scope)
+        .replace("{repeated_input}", repeated),
         {**params, "min_repeats": int(least)},
     )
     findings = []

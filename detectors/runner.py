@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from . import completion, context_bloat, drift, liveness, loops, persist, retries, waitgraph
@@ -46,6 +47,25 @@ DETECTORS = [
 ]
 
 
+# The detectors of one sweep run on this many threads (each thread has its own store client, and chDB
+# runs their queries in parallel): while one waits on a query, another's Python work (decoding rows,
+# building findings) proceeds, and the few queries that use one core overlap. Most detectors' time
+# is ClickHouse's, so more threads than cores would only contend. Heaviest first, for balance.
+SWEEP_THREADS = 2
+SUBMIT_ORDER = ["partial_failure", "phantom_completion", "context_bloat", "loop", "duplicate_execution"]
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    """One pool for the process, so its threads (and their store clients) outlive a sweep."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(SWEEP_THREADS, thread_name_prefix="swarmscope-detector")
+        return _pool
+
+
 @dataclass
 class SweepResult:
     findings: list[Finding] = field(default_factory=list)  # conditions present now
@@ -71,20 +91,34 @@ def run_sweep(
         since_ms = now - int(config.get("sweep", "lookback_s") * 1000)
     sweep = Sweep(store, config, now, since_ms, traces)
     result = SweepResult(traces_in_scope=None if traces is None else len(traces))
-    ran: list[str] = []
-    for detector in DETECTORS:
-        if not config.enabled(detector.kind) or (kinds is not None and detector.kind not in kinds):
-            continue
-        if sweep.empty_scope and not detector.open_spans_only:
-            continue
+    selected = [
+        d
+        for d in DETECTORS
+        if config.enabled(d.kind)
+        and (kinds is None or d.kind in kinds)
+        and not (sweep.empty_scope and not d.open_spans_only)
+    ]
+
+    def run(detector: Detector) -> tuple[list[Finding], float, str | None]:
         started = time.perf_counter()
         try:
-            result.findings.extend(detector.detect(sweep))
-            ran.append(detector.kind)
+            found, error = detector.detect(sweep), None
         except Exception as exc:  # one broken detector must not stop the others
             log.exception("detector %s failed", detector.kind)
-            result.errors[detector.kind] = f"{type(exc).__name__}: {exc}"
-        result.timings_ms[detector.kind] = (time.perf_counter() - started) * 1000
+            found, error = [], f"{type(exc).__name__}: {exc}"
+        return found, (time.perf_counter() - started) * 1000, error
+
+    order = sorted(selected, key=lambda d: SUBMIT_ORDER.index(d.kind) if d.kind in SUBMIT_ORDER else 99)
+    futures = {d.kind: _executor().submit(run, d) for d in order}
+    ran: list[str] = []
+    for detector in selected:  # results in DETECTORS order, whatever order they finished in
+        found, elapsed_ms, error = futures[detector.kind].result()
+        result.timings_ms[detector.kind] = elapsed_ms
+        if error is None:
+            result.findings.extend(found)
+            ran.append(detector.kind)
+        else:
+            result.errors[detector.kind] = error
     if persist_findings:
         started = time.perf_counter()
         resolvable = [k for k in ran if k in LIVE_KINDS]

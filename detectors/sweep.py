@@ -6,6 +6,7 @@ graph) is read once per sweep, and the tool latency table once.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +68,29 @@ FROM tool_minutes
 WHERE Minute >= toStartOfMinute(fromUnixTimestamp64Milli({since_ms:Int64}))
 GROUP BY ToolName
 """
+
+
+# Input fingerprints given to more than one span (agents, or spans that completed a task) in the runs in
+# scope, counting agents still running: `loop` and the disagreement check look only at those. One
+# cheap count of a hash shared by both, instead of each grouping every agent span by its strings. A
+# span counts once (min != max of its id hash): its pending record and a row repeated by an unmerged
+# part are the same span.
+REPEATED_INPUTS_SQL = """
+SELECT h FROM (
+    SELECT cityHash64(InputHash) AS h, cityHash64(TraceId, SpanId) AS span FROM spans
+    WHERE {run_scope} AND InputHash != '' AND (Operation = 'invoke_agent' OR TaskStatus = 'completed')
+    UNION ALL
+    SELECT cityHash64(InputHash) AS h, cityHash64(TraceId, SpanId) AS span FROM pending_spans
+    WHERE {pending_run_scope} AND InputHash != '' AND Operation = 'invoke_agent'
+)
+GROUP BY h
+HAVING min(span) != max(span)
+"""
+# How a query keeps only those inputs (`repeated` is Sweep.repeated_inputs()).
+REPEATED_INPUT = (
+    "cityHash64(InputHash) IN "
+    "(SELECT arrayJoin(arrayMap(x -> toUInt64(x), splitByChar(',', {repeated:String}))))"
+)
 
 
 @dataclass
@@ -148,6 +172,9 @@ class Sweep:
         self._open: list[OpenSpan] | None = None
         self._latency: dict[str, tuple[int, float, float, float]] | None = None
         self._runs: set[str] | None = None
+        self._repeated: str | None = None
+        # Detectors run on several threads (see runner.run_sweep); the shared inputs are read once.
+        self._lock = threading.RLock()
 
     # ---- scope of finished-span detectors ---------------------------------------------------
 
@@ -173,15 +200,16 @@ class Sweep:
         sql = f"{time_column} >= fromUnixTimestamp64Milli({{since_ms:Int64}})"
         params: dict[str, Any] = {"since_ms": self.since_ms}
         if self.traces is not None:
-            if self._runs is None:
-                self._runs = set()
-                if self.traces:
-                    self._runs.update(
-                        r["RunId"]
-                        for r in self.store.rows(
-                            "SELECT DISTINCT RunId FROM spans WHERE " + self.scope()[0], self.scope()[1]
+            with self._lock:
+                if self._runs is None:
+                    self._runs = set()
+                    if self.traces:
+                        self._runs.update(
+                            r["RunId"]
+                            for r in self.store.rows(
+                                "SELECT DISTINCT RunId FROM spans WHERE " + self.scope()[0], self.scope()[1]
+                            )
                         )
-                    )
             runs = (self._runs | set(extra_runs or ())) - {""}
             sql += (
                 " AND (RunId IN {scope_runs:Array(String)}"
@@ -191,21 +219,42 @@ class Sweep:
             params.update(scope_runs=sorted(runs), scope_traces=self.traces)
         return sql, params
 
+    def agent_runs_scope(self) -> tuple[str, str, dict[str, Any]]:
+        """(spans condition, pending_spans condition, parameters) selecting the runs in scope and the
+        runs where an agent with a fingerprinted input is running right now."""
+        running = sorted({s.run_id or s.trace_id for s in self.open_spans() if s.is_agent and s.input_hash})
+        scope, params = self.run_scope(extra_runs=running)
+        pending_scope, _ = self.run_scope("StartTime", extra_runs=running)
+        return scope, pending_scope, params
+
+    def repeated_inputs(self) -> str:
+        """Hashes (comma-separated decimal, for REPEATED_INPUT) of the inputs given more than once."""
+        with self._lock:
+            if self._repeated is None:
+                scope, pending_scope, params = self.agent_runs_scope()
+                sql = REPEATED_INPUTS_SQL.replace("{run_scope}", scope).replace(
+                    "{pending_run_scope}", pending_scope
+                )
+                self._repeated = ",".join(str(r["h"]) for r in self.store.rows(sql, params))
+            return self._repeated
+
     # ---- open spans -------------------------------------------------------------------------
 
     def open_spans(self) -> list[OpenSpan]:
-        if self._open is None:
-            self._open = fetch_open_spans(self.store, self.config, self.now_ms)
-        return self._open
+        with self._lock:
+            if self._open is None:
+                self._open = fetch_open_spans(self.store, self.config, self.now_ms)
+            return self._open
 
     # ---- tool latency -----------------------------------------------------------------------
 
     def tool_latency(self) -> dict[str, tuple[int, float, float, float]]:
         """{tool: (calls, p50_ms, p95_ms, p99_ms)} over the stalled_wait history window."""
-        if self._latency is None:
-            since = self.now_ms - int(self.config.get("stalled_wait", "tool_history_s") * 1000)
-            rows = self.store.rows(TOOL_LATENCY_SQL, {"since_ms": since})
-            self._latency = {
-                r["ToolName"]: (int(r["calls"]), *(float(q) / 1e6 for q in r["q"])) for r in rows
-            }
+        with self._lock:
+            if self._latency is None:
+                since = self.now_ms - int(self.config.get("stalled_wait", "tool_history_s") * 1000)
+                rows = self.store.rows(TOOL_LATENCY_SQL, {"since_ms": since})
+                self._latency = {
+                    r["ToolName"]: (int(r["calls"]), *(float(q) / 1e6 for q in r["q"])) for r in rows
+                }
         return self._latency
