@@ -65,6 +65,12 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (ClickHouse's included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stored_spans(port: int) -> int:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/stats", timeout=60) as resp:
         return json.loads(resp.read())["spans"]
@@ -141,15 +147,20 @@ def bench(kind: str, args: argparse.Namespace, extra: list[str]) -> dict:
     try:
         rounds, stored = [], 0
         for r in range(args.rounds):
+            cpu_before = cpu_seconds(proc.pid)
             result = run_round(port, seed=r + 1, requests=args.requests, senders=args.senders, rate=0,
                                expected_before=stored)
+            # Server CPU per 100k spans until all are queryable: less sensitive to a noisy machine
+            # than spans/s (merges that run afterwards are not counted).
+            result["cpu_per_100k"] = (cpu_seconds(proc.pid) - cpu_before) / result["spans"] * 100_000
             stored += result["spans"]
             rounds.append(result)
             print(f"  {kind:10s} round {r + 1}: {result['acked_per_s']:>9,.0f} spans/s acked, "
                   f"{result['queryable_per_s']:>9,.0f} queryable, p50 {result['p50_ms']:.0f} ms, "
-                  f"p99 {result['p99_ms']:.0f} ms", flush=True)
+                  f"p99 {result['p99_ms']:.0f} ms, server CPU {result['cpu_per_100k']:.2f} s / 100k spans",
+                  flush=True)
         summary = {k: statistics.median(r[k] for r in rounds)
-                   for k in ("acked_per_s", "queryable_per_s", "p50_ms", "p99_ms")}
+                   for k in ("acked_per_s", "queryable_per_s", "p50_ms", "p99_ms", "cpu_per_100k")}
         summary["peak_rss_mb"] = peak_rss_mb(proc.pid)
         return summary
     finally:
@@ -198,10 +209,11 @@ def main() -> None:
     for kind in ("swarmscope", "baseline"):
         if args.only in (None, kind):
             results[kind] = bench(kind, args, args.serve_arg if kind == "swarmscope" else [])
-    print(f"\n{'':12s}{'acked/s':>12s}{'queryable/s':>13s}{'p50 ms':>9s}{'p99 ms':>9s}{'peak RSS MiB':>14s}")
+    print(f"\n{'':12s}{'acked/s':>12s}{'queryable/s':>13s}{'p50 ms':>9s}{'p99 ms':>9s}{'peak RSS MiB':>14s}"
+          f"{'CPU s/100k':>12s}")
     for kind, s in results.items():
         print(f"{kind:12s}{s['acked_per_s']:>12,.0f}{s['queryable_per_s']:>13,.0f}{s['p50_ms']:>9.0f}"
-              f"{s['p99_ms']:>9.0f}{s['peak_rss_mb']:>14,.0f}")
+              f"{s['p99_ms']:>9.0f}{s['peak_rss_mb']:>14,.0f}{s['cpu_per_100k']:>12.2f}")
     if len(results) == 2:
         ratio = results["swarmscope"]["queryable_per_s"] / results["baseline"]["queryable_per_s"]
         print(f"\nratio swarmscope/baseline (queryable spans/s, medians): {ratio:.1f}x")

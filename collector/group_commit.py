@@ -7,8 +7,9 @@ pays ~100 ms of query planning plus a part per table, so inserting per handful o
 throughput and makes merges. Normalizers instead hand whole segments (up to `segment_bytes`) to the
 store, `normalizers` at a time: one segment per core keeps both cores of a small machine busy.
 
-A segment is sealed when it is full, or when a normalizer is idle and nobody else is normalizing (so a
-trickle of spans is queryable one normalize cycle after its 200). A budget covers every byte not yet
+A segment is sealed when it is full, or when a normalizer is idle and no sealed segment waits: a
+trickle of spans is queryable one normalize cycle after its 200, and under load segments fill up
+while the normalizers are busy. A budget covers every byte not yet
 normalized: past it callers are told to come back later (429 / RESOURCE_EXHAUSTED), so neither memory
 nor the log grows without bound when ClickHouse falls behind.
 """
@@ -90,7 +91,6 @@ class GroupCommitter:
         self._queued_bytes = 0  # waiting for or in an append
         self._logged_bytes = 0  # in the log, not normalized yet
         self._sealed: deque[Segment] = deque()
-        self._busy = 0  # normalizers inserting a segment
         self._log_lock: asyncio.Lock | None = None
         self._wakeup: asyncio.Event | None = None
         self._normalize_wakeup: asyncio.Event | None = None
@@ -192,7 +192,7 @@ class GroupCommitter:
     async def _normalize_loop(self) -> None:
         assert self._normalize_wakeup is not None and self._log_lock is not None
         while True:
-            if not self._sealed and self._wal.open_size and self._busy == 0:
+            if not self._sealed and self._wal.open_size:
                 async with self._log_lock:  # not in the middle of an append
                     self._seal()
             if not self._sealed:
@@ -204,7 +204,6 @@ class GroupCommitter:
                 await self._normalize_wakeup.wait()
                 continue
             segment = self._sealed.popleft()
-            self._busy += 1
             started = time.perf_counter()
             try:
                 await asyncio.to_thread(self._store_segment, segment)
@@ -214,8 +213,6 @@ class GroupCommitter:
                 self._sealed.appendleft(segment)
                 await asyncio.sleep(1)
                 continue
-            finally:
-                self._busy -= 1
             self._logged_bytes -= segment.size
             self.stats.normalize_lag_bytes = self._logged_bytes
             self.stats.batches += 1

@@ -41,7 +41,7 @@ OTLP_INSERT_SETTINGS = {
 
 # A log segment goes straight from its file into span_stream through the flattening SELECT: planned
 # once per insert (a materialized view re-plans its ~70 ms SELECT for every block) and read in blocks
-# of a few requests, so memory follows the block, not the segment. Squashing the flat rows back into
+# of 16 requests, so memory follows the block, not the segment. Squashing the flat rows back into
 # big blocks keeps one part per table per segment.
 INSERT_SEGMENT = (
     f"INSERT INTO span_stream ({', '.join(name for name, _ in STREAM_COLUMNS)}) "
@@ -49,11 +49,8 @@ INSERT_SEGMENT = (
 )
 SEGMENT_INSERT_SETTINGS = {
     **OTLP_INSERT_SETTINGS,
-    "max_block_size": 32,  # requests per parsed block
+    "max_block_size": 16,  # requests per parsed block: ~240 MiB peak per 24 MiB segment (32: ~310)
     "input_format_max_block_size_bytes": 32 * 1024 * 1024,
-    # The four views under span_stream write their tables side by side: a lone segment (the tail of
-    # a burst, a quiet period) is queryable ~20% sooner; busy normalizers share the cores anyway.
-    "parallel_view_processing": 1,
 }
 
 
