@@ -27,45 +27,29 @@ FROM (
 GROUP BY TraceId, agent
 """
 
-# Traces whose agent spans could hold a chain are found first from numbers only: each trace's agent
-# spans in start order, split where tokens shrink or there was no hand-off (see `handed_off`), and kept
-# if a piece is long enough and grows enough. Rows repeated by an unmerged part (same span hash) never
-# split a piece and only lengthen it, so this is a superset. Only those traces' agent spans are then
-# deduplicated and listed (strings): doing that for every trace cost ~0.3 s of a cold sweep.
+# Agent spans (start, span, agent, tokens, end, parent) in start order, of the traces that could hold a
+# chain, in one GROUP BY over the raw rows: enough agent spans, the largest over min_tokens and factor x
+# the smallest, and a piece of the list long and steep enough once split where tokens shrink or there
+# was no hand-off (see `handed_off`). A row repeated by an unmerged part (same span id) splits nothing
+# and only lengthens a piece, so this is a superset; Python drops the repeats and decides.
 GROWTH_SQL = """
-SELECT TraceId, any(run) AS run_id,
-    arraySort(x -> x.1, groupArray((t_ns, SpanId, agent, tokens, end_ns, parent))) AS chain
+SELECT TraceId, run_id, chain
 FROM (
-    SELECT TraceId, SpanId, any(RunId) AS run, any(AgentId) AS agent, max(InputTokens) AS tokens,
-        toUnixTimestamp64Nano(any(Timestamp)) AS t_ns,
-        toUnixTimestamp64Nano(any(Timestamp)) + toInt64(any(Duration)) AS end_ns,
-        any(ParentSpanId) AS parent
+    SELECT TraceId, any(RunId) AS run_id,
+        arraySort(groupArray((toUnixTimestamp64Nano(Timestamp), SpanId, AgentId, InputTokens,
+                              toUnixTimestamp64Nano(Timestamp) + toInt64(Duration), ParentSpanId))) AS chain
     FROM spans
     WHERE {scope} AND Operation = 'invoke_agent' AND InputTokens > 0
-      AND TraceId IN (
-          SELECT TraceId FROM (
-              SELECT TraceId,
-                  -- (start, end, span, parent, tokens) in start order
-                  arraySort(x -> x.1, groupArray((toUnixTimestamp64Nano(Timestamp),
-                      toUnixTimestamp64Nano(Timestamp) + toInt64(Duration),
-                      cityHash64(SpanId), cityHash64(ParentSpanId), InputTokens))) AS c,
-                  arrayMap((cur, prev) -> NOT (cur.5 >= prev.5 AND (cur.3 = prev.3 OR cur.1 >= prev.2
-                                                                    OR cur.4 = prev.3)),
-                           c, arrayPushFront(arrayPopBack(c), c[1])) AS breaks
-              FROM spans
-              WHERE {scope} AND Operation = 'invoke_agent' AND InputTokens > 0
-              GROUP BY TraceId
-              HAVING count() >= {min_chain:UInt64} AND max(InputTokens) >= {min_tokens:UInt64}
-                 AND max(InputTokens) >= {factor:Float64} * min(InputTokens))
-          WHERE arrayExists(piece -> length(piece) >= {min_chain:UInt64}
-                                     AND piece[-1] >= {min_tokens:UInt64}
-                                     AND piece[-1] >= {factor:Float64} * piece[1],
-                            arraySplit((t, b) -> b, arrayMap(x -> x.5, c), breaks)))
-    GROUP BY TraceId, SpanId
+    GROUP BY TraceId
+    HAVING count() >= {min_chain:UInt64} AND max(InputTokens) >= {min_tokens:UInt64}
+       AND max(InputTokens) >= {factor:Float64} * min(InputTokens)
 )
-GROUP BY TraceId
-HAVING count() >= {min_chain:UInt64} AND max(tokens) >= {min_tokens:UInt64}
-   AND max(tokens) >= {factor:Float64} * min(tokens)
+WHERE arrayExists(piece -> length(piece) >= {min_chain:UInt64} AND piece[-1] >= {min_tokens:UInt64}
+                           AND piece[-1] >= {factor:Float64} * piece[1],
+                  arraySplit((tokens, split) -> split, arrayMap(x -> x.4, chain),
+                             arrayMap((cur, prev) -> NOT (cur.4 >= prev.4 AND (cur.2 = prev.2
+                                                          OR cur.1 >= prev.5 OR cur.6 = prev.2)),
+                                      chain, arrayPushFront(arrayPopBack(chain), chain[1]))))
 """
 
 
@@ -141,7 +125,13 @@ def detect_context_bloat(sweep: Sweep) -> list[Finding]:
         {**params, "min_chain": int(min_chain), "min_tokens": int(min_tokens), "factor": factor},
     )
     for r in rows:
-        chain = r["chain"]
+        unique: dict[str, tuple] = {}  # span id -> its entry (a repeated row counts once)
+        for entry in r["chain"]:
+            if entry[1] not in unique or entry[3] > unique[entry[1]][3]:
+                unique[entry[1]] = entry
+        chain = sorted(unique.values())
+        if len(chain) < min_chain:
+            continue
         linked = [True] + [handed_off(a, b) for a, b in zip(chain, chain[1:], strict=False)]
         start, end = longest_growth([c[3] for c in chain], linked)
         last_agent = chain[end][2] or None
