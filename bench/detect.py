@@ -140,7 +140,7 @@ def realistic_tokens(run: list[Span], rng: random.Random, relay: float = 0.01) -
         if forwarded:
             carried = tokens + _int_attr(span, "gen_ai.usage.output_tokens")
             # A relay is sequential: agent k starts once agent k - 1 has finished (agents take 5 s).
-            shift = run[0].start_time_unix_nano + k * 5_200_000_000 - span.start_time_unix_nano
+            shift = run[0].start_time_unix_nano + 1_000_000 + k * 5_200_000_000 - span.start_time_unix_nano
             for moved in [span, *(s for s in run if s.parent_span_id == span.span_id)]:
                 moved.start_time_unix_nano += shift
                 moved.end_time_unix_nano += shift
