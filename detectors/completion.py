@@ -202,28 +202,28 @@ FAILED = "(StatusCode = 'Error' OR TimedOut = 1 OR TaskStatus IN ('failed', 'aba
 # the same call under the same parent, or ended after their parent); each walks up at most 32 levels
 # and is paired with the claims among its ancestors that it contradicts.
 # Cost, on a cold sweep over every trace: the walk runs only on traces with a candidate (over every
-# trace it cost ~0.5 s); numbers only (names, agents and the run are read afterwards for the traces
-# found, see PARTIAL_DETAILS_SQL), attempt and flags packed in one array, the retry key hashed only where
-# a retry can match (failed spans and spans with an attempt number); cityHash64, not sipHash64 (~3x
-# cheaper on hex ids, more on LowCardinality columns).
+# trace it cost ~0.5 s); numbers only (span ids as hashes; ids, names, agents and the run are read
+# afterwards for the traces found, see PARTIAL_DETAILS_SQL); attempt and flags packed in one array; the
+# retry key hashed only where a retry can match (failed spans and spans with an attempt number);
+# cityHash64, not sipHash64 (~3x cheaper on hex ids, more on LowCardinality columns).
 PARTIAL_SQL = f"""
 WITH {{slack_ns:Int64}} AS slack
 SELECT TraceId,
-    arrayMap(p -> (ids[p.1], has(unrecovered, p.1), ids[p.2]), pairs) AS found
+    arrayMap(p -> (hids[p.1], has(unrecovered, p.1), hids[p.2]), pairs) AS found
 FROM (
-    SELECT TraceId, ids, unrecovered,
+    SELECT TraceId, hids, unrecovered,
         arrayFilter(p -> bitTest(flags[p.2], 0) AND (has(unrecovered, p.1) OR ends[p.1] > ends[p.2] + slack),
             arrayFlatten(arrayMap(c -> arrayMap(a -> (c, a),
                 arrayPopFront(arrayFold((acc, x) -> if(acc[-1] = 0, acc, arrayPushBack(acc, up[acc[-1]])),
                                         range(32), [toUInt32(c)]))), candidates))) AS pairs
     FROM (
-        SELECT TraceId, ids, ends, flags, unrecovered,
+        SELECT TraceId, hids, ends, flags, unrecovered,
             arrayMap(p -> toUInt32(indexOf(hids, p)), hparents) AS up,
             arrayDistinct(arrayConcat(unrecovered,
                 arrayFilter(i -> up[i] > 0 AND ends[i] > ends[up[i]] + slack, arrayEnumerate(hids))))
                 AS candidates
         FROM (
-            SELECT TraceId, ids, hids, hparents, ends, flags,
+            SELECT TraceId, hids, hparents, ends, flags,
                 -- failed spans without a later (higher attempt) successful span with the same retry key
                 arrayFilter(i -> NOT arrayExists(j -> rkeys[j] = rkeys[i] AND NOT bitTest(flags[j], 1)
                                                       AND bitShiftRight(flags[j], 2)
@@ -241,7 +241,6 @@ FROM (
                             tree, arrayFill(x -> x.2 = 0, tree)) AS ends_after_parent
             FROM (
                 SELECT TraceId,
-                    groupArray(SpanId) AS ids,
                     groupArray(cityHash64(SpanId)) AS hids,
                     groupArray(if(ParentSpanId = '', 0, cityHash64(ParentSpanId))) AS hparents,
                     groupArray(if({FAILED} OR Attempt > 0, cityHash64(ParentSpanId, ToolName, ToolCallId), 0))
@@ -262,11 +261,14 @@ FROM (
 WHERE notEmpty(pairs)
 """
 
-# Names, agents and the run (the trace's one RunId, if it has one) of the traces PARTIAL_SQL found.
+# Ids, names and agents of the spans PARTIAL_SQL found (by hash), and each trace's run (its one RunId,
+# if it has one).
 PARTIAL_DETAILS_SQL = """
 SELECT TraceId, groupUniqArrayIf(RunId, RunId != '') AS run_set,
-    groupArrayIf((SpanId, SpanName, AgentId),
-                 SpanId IN (SELECT arrayJoin(splitByChar(',', {span_ids:String})))) AS named
+    groupArrayIf((cityHash64(SpanId), SpanId, SpanName, AgentId),
+                 cityHash64(SpanId) IN (
+                     SELECT arrayJoin(arrayMap(x -> toUInt64(x), splitByChar(',', {hashes:String})))))
+        AS named
 FROM spans
 WHERE {scope} AND TraceId IN (SELECT arrayJoin(splitByChar(',', {traces:String})))
 GROUP BY TraceId
@@ -294,6 +296,7 @@ def detect_partial_failures(sweep: Sweep) -> list[Finding]:
     details: dict[str, dict] = {}
     if found:
         # Ids as comma-separated strings: an Array parameter of thousands of ids is slow to bind.
+        hashes = {h for r in found for bad, _, claim in r["found"] for h in (bad, claim)}
         details = {
             r["TraceId"]: r
             for r in sweep.store.rows(
@@ -301,18 +304,19 @@ def detect_partial_failures(sweep: Sweep) -> list[Finding]:
                 {
                     **params,
                     "traces": ",".join(r["TraceId"] for r in found),
-                    "span_ids": ",".join({i for r in found for b, _, c in r["found"] for i in (b, c)}),
+                    "hashes": ",".join(str(h) for h in hashes),
                 },
             )
         }
     for r in found:
         detail = details.get(r["TraceId"], {"run_set": [], "named": []})
-        names = {span_id: (name, agent) for span_id, name, agent in detail["named"]}
+        named = {h: (span_id, name, agent) for h, span_id, name, agent in detail["named"]}
         run = detail["run_set"][0] if len(detail["run_set"]) == 1 else ""
         entry = per_trace.setdefault(r["TraceId"], {"claims": {}, "bad": {}, "run": run})
-        for bad_id, unrecovered, claim_id in r["found"]:
-            bad_name, bad_agent = names.get(bad_id, ("", ""))
-            entry["claims"][claim_id] = names.get(claim_id, ("", ""))
+        for bad, unrecovered, claim in r["found"]:
+            bad_id, bad_name, bad_agent = named.get(bad, (str(bad), "", ""))
+            claim_id, claim_name, claim_agent = named.get(claim, (str(claim), "", ""))
+            entry["claims"][claim_id] = (claim_name, claim_agent)
             entry["bad"][bad_id] = {
                 "span_id": bad_id,
                 "name": bad_name,
