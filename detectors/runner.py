@@ -11,6 +11,7 @@ open span, which is what they are about.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -52,6 +53,9 @@ DETECTORS = [
 # building findings) proceeds, and the few queries that use one core overlap. Most detectors' time
 # is ClickHouse's, so more threads than cores would only contend. Heaviest first, for balance.
 SWEEP_THREADS = 2
+# Embedded, the threads share this machine's cores: each query gets its share (aggregating on more
+# threads than that only adds merge work). A server's own cores are its business.
+EMBEDDED_QUERY_THREADS = max(1, (os.cpu_count() or 1) // SWEEP_THREADS)
 SUBMIT_ORDER = ["partial_failure", "phantom_completion", "context_bloat", "loop", "duplicate_execution"]
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -101,6 +105,8 @@ def run_sweep(
 
     def run(detector: Detector) -> tuple[list[Finding], float, str | None]:
         started = time.perf_counter()
+        if getattr(store, "embedded", False):
+            store.client.set_client_setting("max_threads", EMBEDDED_QUERY_THREADS)
         try:
             found, error = detector.detect(sweep), None
         except Exception as exc:  # one broken detector must not stop the others
