@@ -231,13 +231,14 @@ FROM (
                                                  arrayEnumerate(hids)),
                             arrayFilter(i -> bitTest(flags[i], 1), arrayEnumerate(hids))) AS unrecovered,
                 -- Does a span end after its parent? Asked without indexing (a lambda that indexes an
-                -- array copies it for every element: n^2 per trace): (id, 0, end) of every span and
+                -- array copies it for every element: n^2 per trace): (id, 0, -end) of every span and
                 -- (parent id, 1, end) of every span, sorted, put a parent's entry right before its
-                -- children's, and arrayFill carries it to them.
-                arraySort(arrayConcat(arrayMap((h, e) -> (h, 0, e), hids, ends),
+                -- children's, and arrayFill carries it to them (of a parent's repeated rows, the one
+                -- that ended first: this only decides which traces are looked at closely).
+                arraySort(arrayConcat(arrayMap((h, e) -> (h, 0, -e), hids, ends),
                                       arrayMap((h, e) -> (h, 1, e), hparents, ends))) AS tree,
                 arrayExists((x, parent) -> x.2 = 1 AND parent.2 = 0 AND parent.1 = x.1 AND x.1 != 0
-                                           AND x.3 > parent.3 + slack,
+                                           AND x.3 > -parent.3 + slack,
                             tree, arrayFill(x -> x.2 = 0, tree)) AS ends_after_parent
             FROM (
                 SELECT TraceId,
