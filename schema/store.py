@@ -51,6 +51,10 @@ SEGMENT_INSERT_SETTINGS = {
     **OTLP_INSERT_SETTINGS,
     "max_block_size": 16,  # requests per parsed block: ~240 MiB peak per 24 MiB segment (32: ~310)
     "input_format_max_block_size_bytes": 32 * 1024 * 1024,
+    # A part writer holds a compression buffer per column stream (~90 for spans): 256 KiB instead of
+    # 1 MiB each keeps two concurrent normalizers ~100 MiB smaller, for the same LZ4 ratio.
+    "min_compress_block_size": 64 * 1024,
+    "max_compress_block_size": 256 * 1024,
 }
 
 
