@@ -260,6 +260,9 @@ FROM (
     WHERE notEmpty(candidates)
 )
 WHERE notEmpty(pairs)
+-- Keep each level's filter before the next level's arrays: merged, the planner computed `up` and the
+-- walk for every trace, not only the ~5% that pass (~0.7 -> ~0.5 s on one core).
+SETTINGS query_plan_merge_expressions = 0, query_plan_filter_push_down = 0
 """
 
 # Ids, names and agents of the spans PARTIAL_SQL found (by hash), and each trace's run (its one RunId,
