@@ -211,6 +211,8 @@ class GroupCommitter:
             except StoreUnavailable as exc:  # the log keeps it; the budget turns clients away meanwhile
                 log.warning("store unavailable, segment %s kept for a retry: %s", segment.path.name, exc)
                 self._sealed.appendleft(segment)
+                if self._closing:
+                    return  # it stays on disk and is replayed at the next start
                 await asyncio.sleep(1)
                 continue
             self._logged_bytes -= segment.size

@@ -94,11 +94,17 @@ class SegmentLog:
             self._open = Segment(self._next_seq, path)
             self._next_seq += 1
         assert self._fd is not None
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view):]
-        if self.fsync:
-            os.fdatasync(self._fd)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view):]
+            if self.fsync:
+                os.fdatasync(self._fd)
+        except OSError:
+            # A disk-full append may have written part of a frame: cut it off, or every frame after
+            # it in this segment would be misread.
+            os.ftruncate(self._fd, self._open.size)
+            raise
         self._open.size += len(data)
         self._open.requests += requests
         self._open.spans += spans

@@ -55,3 +55,38 @@ def test_a_logged_segment_is_replayed_at_start_and_a_refused_request_costs_only_
     ingest = srv.get("/healthz")["ingest"]
     assert ingest["replayed_requests"] == 3 and ingest["failed_requests"] == 1
     assert list(wal.iterdir()) == []  # normalized segments are gone
+
+
+def test_an_append_the_disk_refuses_leaves_no_partial_frame_behind(tmp_path):
+    import resource
+    import signal
+
+    import pytest
+
+    log = SegmentLog(tmp_path)
+    first = frame(b"x" * 40)
+    log.append(first, requests=1, spans=1)
+    # A file-size limit makes the kernel refuse the rest of a write part-way, as a full disk does.
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (100, hard))
+    try:
+        with pytest.raises(OSError):
+            log.append(frame(b"y" * 200), requests=1, spans=1)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    log.append(frame(b"z" * 10), requests=1, spans=1)  # the next append starts on a frame boundary
+    segment = log.seal()
+    assert segment is not None
+    assert split_frames(segment.path.read_bytes()) == ([first, frame(b"z" * 10)], segment.size)
+
+
+def test_serve_with_fsynced_log_appends(server_factory):
+    from otlp_payloads import post
+
+    srv = server_factory(extra_args=["--detect-interval", "0", "--wal-fsync"])
+    trace_id = os.urandom(16)
+    assert post(srv.url, request(span(trace_id=trace_id)).SerializeToString())[0] == 200
+    spans = srv.wait_for(lambda: srv.get(f"/api/traces/{trace_id.hex()}")["spans"])
+    assert len(spans) == 1

@@ -28,6 +28,7 @@ class ServeOptions:
     limits: Limits = Limits()
     max_pending_bytes: int = 256 * 1024 * 1024
     wal_dir: str = "./swarmscope-data/ingest-wal"
+    wal_fsync: bool = False
     segment_bytes: int = 24 * 1024 * 1024
     normalizers: int = 2
     detect_interval: float = 5.0
@@ -82,7 +83,8 @@ def create_app(store: Store, options: ServeOptions | None = None) -> FastAPI:
     app.state.limits = options.limits
     app.state.detector_config = load_config(options.detect_config)  # the loop and the API share it
     app.state.committer = GroupCommitter(
-        SegmentLog(options.wal_dir), store.insert_otlp_file, store.insert_otlp, store.ping,
+        SegmentLog(options.wal_dir, fsync=options.wal_fsync),
+        store.insert_otlp_file, store.insert_otlp, store.ping,
         segment_bytes=options.segment_bytes, max_pending_bytes=options.max_pending_bytes,
         normalizers=options.normalizers)
     app.include_router(otlp_http.router)

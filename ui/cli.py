@@ -46,6 +46,8 @@ def serve(argv: list[str]) -> int:
                         help="group-commit budget; past it ingest answers 429/RESOURCE_EXHAUSTED")
     parser.add_argument("--wal", help="directory of the ingest write-ahead log "
                         "(default: ingest-wal inside --data, or ./swarmscope-wal with --store)")
+    parser.add_argument("--wal-fsync", action="store_true",
+                        help="fsync each log append: acknowledged spans survive power loss, not only a crash")
     parser.add_argument("--segment-mb", type=float, default=24,
                         help="log segment size: the most spans one store insert normalizes")
     parser.add_argument("--normalizers", type=int, default=2, help="concurrent store inserts of segments")
@@ -86,6 +88,7 @@ def serve(argv: list[str]) -> int:
         host=args.host, grpc_port=args.grpc_port or None, api_key=args.api_key,
         limits=Limits(max_body_bytes=int(args.max_body_mb * mb)),
         max_pending_bytes=int(args.max_queue_mb * mb), wal_dir=args.wal or default_wal(args),
+        wal_fsync=args.wal_fsync,
         segment_bytes=int(args.segment_mb * mb), normalizers=args.normalizers,
         detect_interval=args.detect_interval, detect_config=args.detect_config,
     )
