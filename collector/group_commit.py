@@ -2,14 +2,19 @@
 
 While one append runs, arriving requests queue up; the next append takes all of them, so the batch
 size follows the load by itself and no request waits for a timer. The 200 waits for the write-ahead
-log (collector/wal.py), not for ClickHouse: every insert through the normalizing materialized views
-pays ~100 ms of query planning plus a part per table, so inserting per handful of acknowledgements caps
-throughput and makes merges. Normalizers instead hand whole segments (up to `segment_bytes`) to the
-store, `normalizers` at a time: one segment per core keeps both cores of a small machine busy.
+log (collector/wal.py), not for ClickHouse: an insert through the normalizing SQL pays ~150 ms of
+query planning plus a part per table, so inserting per handful of acknowledgements caps throughput
+and makes merges.
 
-A segment is sealed when it is full, or when a normalizer is idle and no sealed segment waits: a
-trickle of spans is queryable one normalize cycle after its 200, and under load segments fill up
-while the normalizers are busy. A budget covers every byte not yet
+One normalizer hands the store every sealed segment at once (up to `insert_bytes`) in a single
+insert: ClickHouse reads the files in parallel and feeds its views in parallel, so one insert keeps
+the cores busy while its fixed cost is paid once per batch instead of once per segment (two
+concurrent one-segment inserts cost ~20% more CPU for the same spans). Under load segments pile up
+while an insert runs, so batches grow with the load by themselves.
+
+A segment is sealed when it is full, or when the normalizer is idle and no sealed segment waits (after
+letting the first bytes of a burst gather for up to `max_insert_wait`): a trickle of spans is queryable
+about 0.1 s plus one normalize cycle after its 200. A budget covers every byte not yet
 normalized: past it callers are told to come back later (429 / RESOURCE_EXHAUSTED), so neither memory
 nor the log grows without bound when ClickHouse falls behind.
 """
@@ -71,22 +76,27 @@ class GroupCommitter:
     def __init__(
         self,
         wal: SegmentLog,
-        normalize_file: Callable[[Path], None],
+        normalize_files: Callable[[list[Path]], None],
         insert: Callable[[bytes], None],
         ping: Callable[[], bool],
-        segment_bytes: int = 24 * 1024 * 1024,
+        segment_bytes: int = 16 * 1024 * 1024,
+        insert_bytes: int = 64 * 1024 * 1024,
         max_batch_bytes: int = 64 * 1024 * 1024,
         max_pending_bytes: int = 256 * 1024 * 1024,
-        normalizers: int = 2,
+        min_insert_bytes: int = 4 * 1024 * 1024,
+        max_insert_wait: float = 0.1,
     ) -> None:
         self._wal = wal
-        self._normalize_file = normalize_file  # a whole segment file into the store
+        self._normalize_files = normalize_files  # whole segment files into the store, one insert
         self._insert = insert  # length-delimited requests into the store (to isolate a refused one)
         self._ping = ping  # is the store reachable at all?
         self.segment_bytes = segment_bytes
+        self.insert_bytes = insert_bytes
         self.max_batch_bytes = max_batch_bytes
         self.max_pending_bytes = max_pending_bytes
-        self.normalizers = normalizers
+        self.min_insert_bytes = min_insert_bytes
+        self.max_insert_wait = max_insert_wait
+        self._open_since = 0.0  # when the first request not sealed yet was logged
         self._queue: deque[_Entry] = deque()
         self._queued_bytes = 0  # waiting for or in an append
         self._logged_bytes = 0  # in the log, not normalized yet
@@ -95,7 +105,7 @@ class GroupCommitter:
         self._wakeup: asyncio.Event | None = None
         self._normalize_wakeup: asyncio.Event | None = None
         self._writer: asyncio.Task | None = None
-        self._normalizer_tasks: list[asyncio.Task] = []
+        self._normalizer: asyncio.Task | None = None
         self._closing = False
         self.stats = CommitStats()
 
@@ -113,18 +123,20 @@ class GroupCommitter:
         self._wakeup = asyncio.Event()
         self._normalize_wakeup = asyncio.Event()
         self._writer = asyncio.create_task(self._run(), name="group-commit")
-        self._normalizer_tasks = [asyncio.create_task(self._normalize_loop(), name=f"normalizer-{i}")
-                                  for i in range(self.normalizers)]
+        self._normalizer = asyncio.create_task(self._normalize_loop(), name="normalizer")
 
     def _replay(self) -> None:
         segments = self._wal.recover()
         if segments:
             log.info("replaying %d ingest log segments (%d requests)", len(segments),
                      sum(s.requests for s in segments))
-        for segment in segments:
-            self._store_segment(segment)
-            self.stats.replayed_requests += segment.requests
-            self._wal.remove(segment)
+        pending = deque(segments)
+        while pending:
+            batch = _take_segments(pending, self.insert_bytes)
+            self._store_segments(batch)
+            for segment in batch:
+                self.stats.replayed_requests += segment.requests
+                self._wal.remove(segment)
 
     async def submit(self, payload: bytes, spans: int) -> None:
         """Queue one serialized ExportTraceServiceRequest; return once it is in the log."""
@@ -161,6 +173,8 @@ class GroupCommitter:
             data = b"".join(e.framed for e in batch)
             try:
                 async with self._log_lock:
+                    if not self._wal.open_size:
+                        self._open_since = time.monotonic()
                     await asyncio.to_thread(self._wal.append, data, len(batch), sum(e.spans for e in batch))
                     if self._wal.open_size >= self.segment_bytes:
                         self._seal()
@@ -178,14 +192,14 @@ class GroupCommitter:
             self.stats.normalize_lag_bytes = self._logged_bytes
             for entry in batch:
                 _settle(entry.future, None)
-            self._wake_normalizers()
+            self._wake_normalizer()
 
     def _seal(self) -> None:
         segment = self._wal.seal()
         if segment is not None:
             self._sealed.append(segment)
 
-    def _wake_normalizers(self) -> None:
+    def _wake_normalizer(self) -> None:
         assert self._normalize_wakeup is not None
         self._normalize_wakeup.set()
 
@@ -193,48 +207,68 @@ class GroupCommitter:
         assert self._normalize_wakeup is not None and self._log_lock is not None
         while True:
             if not self._sealed and self._wal.open_size:
+                wait = self._seal_wait()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                    continue
                 async with self._log_lock:  # not in the middle of an append
                     self._seal()
             if not self._sealed:
                 if self._closing and self._writer is not None and self._writer.done() \
                         and not self._wal.open_size:
-                    self._wake_normalizers()  # let the other loops see it too
                     return
                 self._normalize_wakeup.clear()
                 await self._normalize_wakeup.wait()
                 continue
-            segment = self._sealed.popleft()
+            batch = _take_segments(self._sealed, self.insert_bytes)
             started = time.perf_counter()
             try:
-                await asyncio.to_thread(self._store_segment, segment)
-                await asyncio.to_thread(self._wal.remove, segment)
-            except StoreUnavailable as exc:  # the log keeps it; the budget turns clients away meanwhile
-                log.warning("store unavailable, segment %s kept for a retry: %s", segment.path.name, exc)
-                self._sealed.appendleft(segment)
+                await asyncio.to_thread(self._store_segments, batch)
+                await asyncio.to_thread(self._remove, batch)
+            except StoreUnavailable as exc:  # the log keeps them; the budget turns clients away meanwhile
+                log.warning("store unavailable, %d segments kept for a retry: %s", len(batch), exc)
+                self._sealed.extendleft(reversed(batch))
                 if self._closing:
-                    return  # it stays on disk and is replayed at the next start
+                    return  # they stay on disk and are replayed at the next start
                 await asyncio.sleep(1)
                 continue
-            self._logged_bytes -= segment.size
+            self._logged_bytes -= sum(s.size for s in batch)
             self.stats.normalize_lag_bytes = self._logged_bytes
             self.stats.batches += 1
-            self.stats.spans += segment.spans
+            self.stats.spans += sum(s.spans for s in batch)
             self.stats.last_batch_seconds = time.perf_counter() - started
-            self._wake_normalizers()
 
-    def _store_segment(self, segment: Segment) -> None:
-        """Insert a segment; if the store refuses it, find the refused requests by halving and drop
-        only those (they were acknowledged: the log took them; upb's check makes this rare)."""
+    def _seal_wait(self) -> float:
+        """How long the idle normalizer lets the open segment grow first. Every insert pays ~150 ms of
+        planning, so the first bytes of a burst wait up to `max_insert_wait` for more to arrive; a
+        trickle pays that wait in latency, and a full batch is sealed at once."""
+        if self._closing or self._wal.open_size >= self.min_insert_bytes:
+            return 0.0
+        return self._open_since + self.max_insert_wait - time.monotonic()
+
+    def _remove(self, batch: list[Segment]) -> None:
+        for segment in batch:
+            self._wal.remove(segment)
+
+    def _store_segments(self, batch: list[Segment]) -> None:
+        """Insert segments in one go; if the store refuses, retry them one by one, and within a refused
+        segment find the refused requests by halving and drop only those (they were acknowledged: the
+        log took them; upb's check makes this rare)."""
         try:
-            self._normalize_file(segment.path)
+            self._normalize_files([segment.path for segment in batch])
             return
         except Exception as exc:
             if not self._ping():
                 raise StoreUnavailable(str(exc)) from exc
-            log.warning("normalizing segment %s failed (%s); inserting its requests in halves",
-                        segment.path.name, exc)
-        frames, _ = split_frames(segment.path.read_bytes())
-        self._insert_bisect(frames, segment)
+            log.warning("normalizing segments %s failed (%s); retrying them %s",
+                        ", ".join(s.path.name for s in batch), exc,
+                        "one by one" if len(batch) > 1 else "in halves")
+        if len(batch) > 1:
+            for segment in batch:
+                self._store_segments([segment])
+            return
+        frames, _ = split_frames(batch[0].path.read_bytes())
+        self._insert_bisect(frames, batch[0])
 
     def _insert_bisect(self, frames: list[bytes], segment: Segment) -> None:
         try:
@@ -258,9 +292,19 @@ class GroupCommitter:
             self._wakeup.set()
         if self._writer is not None:
             await asyncio.gather(self._writer, return_exceptions=True)
-        if self._normalize_wakeup is not None:
-            self._wake_normalizers()
-            await asyncio.gather(*self._normalizer_tasks, return_exceptions=True)
+        if self._normalize_wakeup is not None and self._normalizer is not None:
+            self._wake_normalizer()
+            await asyncio.gather(self._normalizer, return_exceptions=True)
+
+
+def _take_segments(segments: deque[Segment], limit: int) -> list[Segment]:
+    """The oldest segments up to `limit` bytes (at least one)."""
+    batch = [segments.popleft()]
+    size = batch[0].size
+    while segments and size + segments[0].size <= limit:
+        size += segments[0].size
+        batch.append(segments.popleft())
+    return batch
 
 
 def _settle(future: asyncio.Future, error: Exception | None) -> None:

@@ -3,7 +3,7 @@
 A segment is a plain file of length-delimited ExportTraceServiceRequest messages (varint length, then
 the message): exactly the stream ClickHouse's Protobuf input format reads. So a request's bytes are
 written once, by the append that its 200 waits for, and read once, by ClickHouse itself when the
-segment is normalized (see Store.insert_otlp_file). A segment is deleted once its spans are stored;
+segment is normalized (see Store.insert_otlp_files). A segment is deleted once its spans are stored;
 segments still on disk when the server starts are replayed first.
 
 Appends are not fsynced: an acknowledged request survives the server being killed (the kernel's page

@@ -1,7 +1,7 @@
 """The normalizing SQL: parsed OTLP requests -> one flat row per span with the derived columns.
 
 Shared by the schema (the span_stream materialized view, m001) and the store's direct insert of log
-segments (Store.insert_otlp_file), so both normalize alike.
+segments (Store.insert_otlp_files), so both normalize alike.
 """
 
 from __future__ import annotations

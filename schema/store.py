@@ -53,12 +53,15 @@ SEGMENT_INSERT_SETTINGS = {
     # max_block_size also cuts ARRAY JOIN's output, and 16-span blocks cost ~35% more CPU.
     "input_format_max_block_size_bytes": 8 * 1024 * 1024,
     # A part writer holds a compression buffer per column stream (~90 for spans): 256 KiB instead of
-    # 1 MiB each keeps two concurrent normalizers ~100 MiB smaller, for the same LZ4 ratio.
+    # 1 MiB each keeps concurrent part writers ~100 MiB smaller, for the same LZ4 ratio.
     "min_compress_block_size": 64 * 1024,
     "max_compress_block_size": 256 * 1024,
     # Every branch of the normalizing multiIfs is cheap and cannot throw, so evaluating all of them
     # beats building masks for each: ~10% less CPU per segment, byte-identical rows.
     "short_circuit_function_evaluation": "disable",
+    # The four views of span_stream are fed in parallel: with the files read in parallel too, one
+    # insert keeps both cores busy.
+    "parallel_view_processing": 1,
 }
 
 
@@ -97,6 +100,24 @@ def frame(message: bytes) -> bytes:
     return bytes(prefix) + message
 
 
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def _file_pattern(paths: Sequence[str | Path]) -> str:
+    """One file() path naming every file: `dir/{a,b,c}` (ClickHouse's glob alternatives)."""
+    resolved = [Path(p).resolve() for p in paths]
+    if len(resolved) == 1:
+        name = resolved[0].name
+        if not _PLAIN_NAME.match(name):
+            raise ValueError(f"not a plain file name: {name!r}")
+        return str(resolved[0])
+    directory = resolved[0].parent
+    names = [p.name for p in resolved]
+    if any(p.parent != directory or not _PLAIN_NAME.match(p.name) for p in resolved):
+        raise ValueError("segment files must share a directory and have plain names")
+    return f"{directory}/{{{','.join(names)}}}"
+
+
 def embedded_url(data_dir: str | Path) -> str:
     return f"chdb://{Path(data_dir).resolve()}"
 
@@ -120,6 +141,7 @@ class Store:
         self._local = threading.local()
         self._clients: list[Client] = []
         self._lock = threading.Lock()
+        self._segment_client: Client | None = None
         if self.embedded and parsed.path:
             Path(parsed.path).mkdir(parents=True, exist_ok=True)
         bootstrap = self._connect(database=None)
@@ -169,15 +191,22 @@ class Store:
         self.client.raw_insert("otlp_ingest", None, length_delimited, fmt="Protobuf",
                                settings=OTLP_INSERT_SETTINGS)
 
-    def insert_otlp_file(self, path: str | Path) -> None:
-        """Insert a file of length-delimited requests (an ingest log segment). Embedded, ClickHouse
-        reads the file itself; a server is sent its bytes."""
+    def insert_otlp_files(self, paths: Sequence[str | Path]) -> None:
+        """Insert files of length-delimited requests (ingest log segments) in one insert. Embedded,
+        ClickHouse reads the files itself, in parallel; a server is sent their bytes. One caller at a
+        time (the collector's normalizer)."""
         if not self.embedded:
-            self.insert_otlp(Path(path).read_bytes())
+            self.insert_otlp(b"".join(Path(p).read_bytes() for p in paths))
             return
-        self.client.command(INSERT_SEGMENT, parameters={"path": str(Path(path).resolve()),
-                                                        "columns": OTLP_REQUEST_COLUMNS},
-                            settings=SEGMENT_INSERT_SETTINGS)
+        if self._segment_client is None:
+            # The chDB backend applies per-call settings as a SET and a restore each (~10 ms per
+            # insert): this client carries them in its session instead.
+            client = self._connect(self.database)
+            for name, value in SEGMENT_INSERT_SETTINGS.items():
+                client.command(f"SET {name} = {{value:String}}", parameters={"value": str(value)})
+            self._segment_client = client
+        self._segment_client.command(INSERT_SEGMENT, parameters={"path": _file_pattern(paths),
+                                                                 "columns": OTLP_REQUEST_COLUMNS})
 
     def ping(self) -> bool:
         try:
@@ -218,6 +247,7 @@ class Store:
     def close(self) -> None:
         with self._lock:
             clients, self._clients = self._clients, []
+            self._segment_client = None
         for client in clients:
             with contextlib.suppress(Exception):  # closing is best effort at shutdown
                 client.close()

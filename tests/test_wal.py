@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from otlp_payloads import request, span
 from swarmscope.collector.wal import SegmentLog, split_frames
 from swarmscope.schema.store import frame
@@ -43,17 +44,19 @@ def test_a_logged_segment_is_replayed_at_start_and_a_refused_request_costs_only_
         server_factory, tmp_path):
     data = tmp_path / "data"
     trace_id = os.urandom(16)
-    good = [request(*(span(trace_id=trace_id) for _ in range(3))).SerializeToString() for _ in range(2)]
+    good = [request(*(span(trace_id=trace_id) for _ in range(3))).SerializeToString() for _ in range(3)]
     wal = data / "ingest-wal"
     wal.mkdir(parents=True)
-    # As a crashed server would leave it: two acknowledged requests around one ClickHouse refuses
-    # (upb lets nothing like it through today; the log must still not lose its neighbours over it).
+    # As a crashed server would leave it: a good segment, and one with two acknowledged requests around
+    # one ClickHouse refuses (upb lets nothing like it through today; the log must still not lose its
+    # neighbours over it). Both go into one insert, which fails; then one by one, then in halves.
+    (wal / "000000000006.otlp").write_bytes(frame(good[2]))
     (wal / "000000000007.otlp").write_bytes(
         frame(good[0]) + frame(b"\x0a\x05\xff\xff\xff\xff\xff") + frame(good[1]) + frame(b"x" * 40)[:9])
     srv = server_factory(data_dir=data, extra_args=["--detect-interval", "0"])
-    assert len(srv.get(f"/api/traces/{trace_id.hex()}")["spans"]) == 6
+    assert len(srv.get(f"/api/traces/{trace_id.hex()}")["spans"]) == 9
     ingest = srv.get("/healthz")["ingest"]
-    assert ingest["replayed_requests"] == 3 and ingest["failed_requests"] == 1
+    assert ingest["replayed_requests"] == 4 and ingest["failed_requests"] == 1
     assert list(wal.iterdir()) == []  # normalized segments are gone
 
 
@@ -90,3 +93,22 @@ def test_serve_with_fsynced_log_appends(server_factory):
     assert post(srv.url, request(span(trace_id=trace_id)).SerializeToString())[0] == 200
     spans = srv.wait_for(lambda: srv.get(f"/api/traces/{trace_id.hex()}")["spans"])
     assert len(spans) == 1
+
+
+def test_several_segment_files_go_into_the_store_in_one_insert(store, tmp_path):
+    from swarmscope.schema.store import _file_pattern
+
+    trace_id = os.urandom(16)
+    paths = []
+    for i in range(3):
+        path = tmp_path / f"00000000000{i}.otlp"
+        path.write_bytes(frame(request(*(span(trace_id=trace_id) for _ in range(4))).SerializeToString()))
+        paths.append(path)
+    store.insert_otlp_files(paths)
+    stored = store.scalar("SELECT count() FROM spans WHERE TraceId = {t:String}", {"t": trace_id.hex()})
+    assert stored == 12
+    assert _file_pattern(paths) == f"{tmp_path.resolve()}/{{{','.join(p.name for p in paths)}}}"
+    # Names that file() would read as a glob, or files in different directories, are refused.
+    for bad in ([tmp_path / "a*.otlp"], [tmp_path / "{a,b}.otlp"], [paths[0], tmp_path / "x" / "1.otlp"]):
+        with pytest.raises(ValueError):
+            _file_pattern(bad)

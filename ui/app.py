@@ -29,8 +29,8 @@ class ServeOptions:
     max_pending_bytes: int = 256 * 1024 * 1024
     wal_dir: str = "./swarmscope-data/ingest-wal"
     wal_fsync: bool = False
-    segment_bytes: int = 24 * 1024 * 1024
-    normalizers: int = 2
+    segment_bytes: int = 16 * 1024 * 1024
+    insert_bytes: int = 64 * 1024 * 1024
     detect_interval: float = 5.0
     detect_config: str | None = None
 
@@ -84,9 +84,9 @@ def create_app(store: Store, options: ServeOptions | None = None) -> FastAPI:
     app.state.detector_config = load_config(options.detect_config)  # the loop and the API share it
     app.state.committer = GroupCommitter(
         SegmentLog(options.wal_dir, fsync=options.wal_fsync),
-        store.insert_otlp_file, store.insert_otlp, store.ping,
-        segment_bytes=options.segment_bytes, max_pending_bytes=options.max_pending_bytes,
-        normalizers=options.normalizers)
+        store.insert_otlp_files, store.insert_otlp, store.ping,
+        segment_bytes=options.segment_bytes, insert_bytes=options.insert_bytes,
+        max_pending_bytes=options.max_pending_bytes)
     app.include_router(otlp_http.router)
     app.include_router(api.router)
     app.include_router(api_detectors.router)

@@ -48,9 +48,9 @@ def serve(argv: list[str]) -> int:
                         "(default: ingest-wal inside --data, or ./swarmscope-wal with --store)")
     parser.add_argument("--wal-fsync", action="store_true",
                         help="fsync each log append: acknowledged spans survive power loss, not only a crash")
-    parser.add_argument("--segment-mb", type=float, default=24,
-                        help="log segment size: the most spans one store insert normalizes")
-    parser.add_argument("--normalizers", type=int, default=2, help="concurrent store inserts of segments")
+    parser.add_argument("--segment-mb", type=float, default=16, help="log segment size")
+    parser.add_argument("--insert-mb", type=float, default=64,
+                        help="the most log bytes one store insert normalizes (several segments at once)")
     parser.add_argument("--detect-interval", type=float, default=5.0,
                         help="seconds between detection sweeps (0 disables)")
     parser.add_argument("--detect-config", help="detector thresholds (TOML or JSON)")
@@ -89,7 +89,7 @@ def serve(argv: list[str]) -> int:
         limits=Limits(max_body_bytes=int(args.max_body_mb * mb)),
         max_pending_bytes=int(args.max_queue_mb * mb), wal_dir=args.wal or default_wal(args),
         wal_fsync=args.wal_fsync,
-        segment_bytes=int(args.segment_mb * mb), normalizers=args.normalizers,
+        segment_bytes=int(args.segment_mb * mb), insert_bytes=int(args.insert_mb * mb),
         detect_interval=args.detect_interval, detect_config=args.detect_config,
     )
     app = create_app(store, options)

@@ -9,7 +9,7 @@ Data flow inside ClickHouse (every arrow is a materialized view, so Python never
            -> traces         trace index (time range, root, services, agents, counts)
            -> tool_minutes   per-minute, per-tool calls/errors/latency
 
-The embedded store skips the first arrow for ingest log segments: Store.insert_otlp_file runs the same
+The embedded store skips the first arrow for ingest log segments: Store.insert_otlp_files runs the same
 flattening SELECT (schema/normalize.py) straight from the segment file into span_stream.
 """
 
