@@ -12,9 +12,9 @@ the cores busy while its fixed cost is paid once per batch instead of once per s
 concurrent one-segment inserts cost ~20% more CPU for the same spans). Under load segments pile up
 while an insert runs, so batches grow with the load by themselves.
 
-A segment is sealed when it is full, or when the normalizer is idle and no sealed segment waits (after
-letting the first bytes of a burst gather for up to `max_insert_wait`): a trickle of spans is queryable
-about 0.1 s plus one normalize cycle after its 200. A budget covers every byte not yet
+A segment is sealed when it is full, or when the normalizer starts an insert with room for it (an idle
+normalizer first lets the first bytes of a burst gather for up to `max_insert_wait`): a trickle of spans
+is queryable about 0.1 s plus one normalize cycle after its 200. A budget covers every byte not yet
 normalized: past it callers are told to come back later (429 / RESOURCE_EXHAUSTED), so neither memory
 nor the log grows without bound when ClickHouse falls behind.
 """
@@ -206,8 +206,10 @@ class GroupCommitter:
     async def _normalize_loop(self) -> None:
         assert self._normalize_wakeup is not None and self._log_lock is not None
         while True:
-            if not self._sealed and self._wal.open_size:
-                wait = self._seal_wait()
+            if self._wal.open_size and self._sealed_bytes() + self._wal.open_size <= self.insert_bytes:
+                # The open segment rides along when there is room: left open, it would cost an insert
+                # of its own (a burst's tail would wait for a second, small insert).
+                wait = 0.0 if self._sealed else self._seal_wait()
                 if wait > 0:
                     await asyncio.sleep(wait)
                     continue
@@ -237,6 +239,12 @@ class GroupCommitter:
             self.stats.batches += 1
             self.stats.spans += sum(s.spans for s in batch)
             self.stats.last_batch_seconds = time.perf_counter() - started
+            log.debug("normalized %d segments, %d spans, %.1f MiB in %.3f s", len(batch),
+                      sum(s.spans for s in batch), sum(s.size for s in batch) / 2**20,
+                      self.stats.last_batch_seconds)
+
+    def _sealed_bytes(self) -> int:
+        return sum(segment.size for segment in self._sealed)
 
     def _seal_wait(self) -> float:
         """How long the idle normalizer lets the open segment grow first. Every insert pays ~150 ms of

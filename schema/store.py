@@ -62,6 +62,10 @@ SEGMENT_INSERT_SETTINGS = {
     # The four views of span_stream are fed in parallel: with the files read in parallel too, one
     # insert keeps both cores busy.
     "parallel_view_processing": 1,
+    # Plan optimizations buy nothing on this straight pipeline (no joins, sorts or pushed-down
+    # filters) and cost ~120M instructions of planning per insert (callgrind: -13% of a small insert,
+    # -4% of a 24 MiB one); rows are identical.
+    "query_plan_enable_optimizations": 0,
 }
 
 
