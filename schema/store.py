@@ -69,6 +69,13 @@ SEGMENT_INSERT_SETTINGS = {
 }
 
 
+# Startup options of the embedded engine. Background merges run at nice 10: during an ingest burst the
+# inserts that make spans queryable get the cores first and merges catch up right after (a merge that
+# overlapped a burst had cost it ~30% of its throughput); under sustained overload parts pile up until
+# ClickHouse delays inserts, which reaches clients as 429s.
+EMBEDDED_ENGINE_OPTIONS = {"os_threads_nice_value_merge_mutate": 10}
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -153,7 +160,8 @@ class Store:
 
     def _connect(self, database: str | None) -> Client:
         if self.embedded:
-            client = clickhouse_connect.get_client(dsn=self.url, database=database or "default")
+            client = clickhouse_connect.get_client(dsn=self.url, database=database or "default",
+                                                   chdb_options=EMBEDDED_ENGINE_OPTIONS)
         else:
             client = clickhouse_connect.get_client(
                 dsn=self.url, database=database or "default", send_receive_timeout=60
