@@ -169,9 +169,9 @@ def bench(kind: str, args: argparse.Namespace, extra: list[str]) -> dict:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def overload(args: argparse.Namespace) -> None:
+def overload(args: argparse.Namespace, extra: list[str]) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-overload-"))
-    proc, port = start_server("swarmscope", workdir / "data", [])
+    proc, port = start_server("swarmscope", workdir / "data", extra)
     try:
         # Sustainable capacity is what becomes queryable: acknowledgements alone can run ahead of it
         # (into the write-ahead log) until the budget is full.
@@ -205,7 +205,7 @@ def main() -> None:
           "requests, "
           f"{args.senders} senders", flush=True)
     if args.overload:
-        overload(args)
+        overload(args, args.serve_arg)
         return
     results = {}
     for kind in ("swarmscope", "baseline"):

@@ -80,7 +80,7 @@ class GroupCommitter:
         insert: Callable[[bytes], None],
         ping: Callable[[], bool],
         segment_bytes: int = 16 * 1024 * 1024,
-        insert_bytes: int = 64 * 1024 * 1024,
+        insert_bytes: int = 48 * 1024 * 1024,
         max_batch_bytes: int = 64 * 1024 * 1024,
         max_pending_bytes: int = 256 * 1024 * 1024,
         min_insert_bytes: int = 4 * 1024 * 1024,

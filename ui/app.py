@@ -30,7 +30,7 @@ class ServeOptions:
     wal_dir: str = "./swarmscope-data/ingest-wal"
     wal_fsync: bool = False
     segment_bytes: int = 16 * 1024 * 1024
-    insert_bytes: int = 64 * 1024 * 1024
+    insert_bytes: int = 48 * 1024 * 1024
     detect_interval: float = 5.0
     detect_config: str | None = None
 

@@ -49,7 +49,7 @@ def serve(argv: list[str]) -> int:
     parser.add_argument("--wal-fsync", action="store_true",
                         help="fsync each log append: acknowledged spans survive power loss, not only a crash")
     parser.add_argument("--segment-mb", type=float, default=16, help="log segment size")
-    parser.add_argument("--insert-mb", type=float, default=64,
+    parser.add_argument("--insert-mb", type=float, default=48,
                         help="the most log bytes one store insert normalizes (several segments at once)")
     parser.add_argument("--detect-interval", type=float, default=5.0,
                         help="seconds between detection sweeps (0 disables)")
