@@ -110,19 +110,9 @@ COMPLETED = (
 )
 
 # Two steps: count completions per hash of the key (no strings kept per key) to find the few keys
-# completed more than once, then, only if there are any, group their completions by key, tool and span
-# (a row repeated by an unmerged part counts once there). Grouping every completion by its strings cost
-# ~0.6 s cold; the second step as a subquery of the first cost another ~0.06 s even with no key to read.
+# completed more than once, then group only their completions by key, tool and span (a row repeated by
+# an unmerged part counts once there). Grouping every completion by its strings cost ~0.6 s cold.
 # Only keys seen in scope (on an incremental sweep: in the traces that moved) count.
-# PREWHERE on the key alone, the other conditions after it: ~15% cheaper than the planner's own split.
-DUPLICATE_KEYS_SQL = f"""
-SELECT cityHash64(IdempotencyKey) AS k
-FROM spans
-PREWHERE IdempotencyKey != ''
-WHERE Timestamp >= fromUnixTimestamp64Milli({{since_ms:Int64}}) AND {COMPLETED} AND {{keys_in_scope}}
-GROUP BY k
-HAVING count() > 1
-"""
 DUPLICATE_SQL = f"""
 SELECT IdempotencyKey, ToolName, groupArray((trace, SpanId, agent, run, t_ms, attempt)) AS runs
 FROM (
@@ -132,7 +122,12 @@ FROM (
     WHERE Timestamp >= fromUnixTimestamp64Milli({{since_ms:Int64}}) AND IdempotencyKey != ''
       AND {COMPLETED}
       AND cityHash64(IdempotencyKey) IN (
-          SELECT arrayJoin(arrayMap(x -> toUInt64(x), splitByChar(',', {{keys:String}}))))
+          SELECT cityHash64(IdempotencyKey) AS k
+          FROM spans
+          WHERE Timestamp >= fromUnixTimestamp64Milli({{since_ms:Int64}}) AND IdempotencyKey != ''
+            AND {COMPLETED} AND {{keys_in_scope}}
+          GROUP BY k
+          HAVING count() > 1)
     GROUP BY IdempotencyKey, ToolName, SpanId
 )
 GROUP BY IdempotencyKey, ToolName
@@ -149,14 +144,8 @@ def detect_duplicate_executions(sweep: Sweep) -> list[Finding]:
     findings = []
     # A full sweep's scope is the window itself: every key in it is in scope.
     keys_in_scope = "1" if sweep.traces is None else KEYS_IN_SCOPE.replace("{scope}", scope)
-    repeated = sweep.store.rows(
-        DUPLICATE_KEYS_SQL.replace("{keys_in_scope}", keys_in_scope), {**params, "since_ms": since}
-    )
-    if not repeated:
-        return findings
-    # Hashes as one comma-separated string: an Array parameter of thousands of them is slow to bind.
-    keys = ",".join(str(r["k"]) for r in repeated)
-    for r in sweep.store.rows(DUPLICATE_SQL, {"since_ms": since, "keys": keys}):
+    sql = DUPLICATE_SQL.replace("{keys_in_scope}", keys_in_scope)
+    for r in sweep.store.rows(sql, {**params, "since_ms": since}):
         runs = sorted(r["runs"], key=lambda x: x[4])
         what = r["ToolName"] or "operation"
         by_agent: dict[str, int] = defaultdict(int)

@@ -55,16 +55,10 @@ DETECTORS = [
 # A server's own cores are its business.
 SWEEP_THREADS = 2
 EMBEDDED_QUERY_THREADS = max(1, (os.cpu_count() or 1) // SWEEP_THREADS)
-# Embedded, the detectors' column files are read through mmap (files of 1 MiB and more) instead of
-# pread: no copy from the page cache per read, ~2/3 less kernel time and ~8% less CPU per cold sweep.
-# The price: mappings are cached (mmap_cache_size, 1024), so the pages read show in the process's RSS
-# (file-backed, ~+120 MiB after a cold sweep of the 1M-span bench), a merged-away part's files stay
-# mapped until evicted, and a disk read error is a SIGBUS instead of an exception.
-EMBEDDED_QUERY_SETTINGS = {
-    "max_threads": EMBEDDED_QUERY_THREADS,
-    "local_filesystem_read_method": "mmap",
-    "min_bytes_to_use_mmap_io": 1 << 20,
-}
+# Reading column files through mmap instead of pread saved ~8% CPU per cold sweep, but a bench run
+# with it had an incremental sweep spin at full CPU for ~6 minutes (twice, in different detectors'
+# queries), so reads stay on ClickHouse's default method.
+EMBEDDED_QUERY_SETTINGS = {"max_threads": EMBEDDED_QUERY_THREADS}
 # drift (~0.1 s cold) before the light ones: submitted last, it left one thread running alone at the end
 # (the two threads finished ~65 ms apart; ~25 ms with drift fourth).
 SUBMIT_ORDER = [
