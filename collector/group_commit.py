@@ -234,14 +234,14 @@ class GroupCommitter:
                     return  # they stay on disk and are replayed at the next start
                 await asyncio.sleep(1)
                 continue
-            self._logged_bytes -= sum(s.size for s in batch)
+            size, spans = sum(s.size for s in batch), sum(s.spans for s in batch)
+            self._logged_bytes -= size
             self.stats.normalize_lag_bytes = self._logged_bytes
             self.stats.batches += 1
-            self.stats.spans += sum(s.spans for s in batch)
+            self.stats.spans += spans
             self.stats.last_batch_seconds = time.perf_counter() - started
-            log.debug("normalized %d segments, %d spans, %.1f MiB in %.3f s", len(batch),
-                      sum(s.spans for s in batch), sum(s.size for s in batch) / 2**20,
-                      self.stats.last_batch_seconds)
+            log.debug("normalized %d segments, %d spans, %.1f MiB in %.3f s", len(batch), spans,
+                      size / 2**20, self.stats.last_batch_seconds)
 
     def _sealed_bytes(self) -> int:
         return sum(segment.size for segment in self._sealed)
