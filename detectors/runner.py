@@ -55,10 +55,8 @@ DETECTORS = [
 # A server's own cores are its business.
 SWEEP_THREADS = 2
 EMBEDDED_QUERY_THREADS = max(1, (os.cpu_count() or 1) // SWEEP_THREADS)
-# Reading column files through mmap instead of pread saved ~8% CPU per cold sweep, but a bench run
-# with it had an incremental sweep spin at full CPU for ~6 minutes (twice, in different detectors'
-# queries), so reads stay on ClickHouse's default method.
-EMBEDDED_QUERY_SETTINGS = {"max_threads": EMBEDDED_QUERY_THREADS}
+# (Reading column files through mmap saved ~8% CPU per cold sweep, but was in the code when an
+# incremental sweep spun for ~6 minutes; reads stay on ClickHouse's default method.)
 # drift (~0.1 s cold) before the light ones: submitted last, it left one thread running alone at the end
 # (the two threads finished ~65 ms apart; ~25 ms with drift fourth).
 SUBMIT_ORDER = [
@@ -113,8 +111,7 @@ def run_sweep(
     def run(detector: Detector) -> tuple[list[Finding], float, str | None]:
         started = time.perf_counter()
         if getattr(store, "embedded", False):
-            for name, value in EMBEDDED_QUERY_SETTINGS.items():
-                store.client.set_client_setting(name, value)
+            store.client.set_client_setting("max_threads", EMBEDDED_QUERY_THREADS)
         try:
             found, error = detector.detect(sweep), None
         except Exception as exc:  # one broken detector must not stop the others

@@ -117,16 +117,12 @@ _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 def _file_pattern(paths: Sequence[str | Path]) -> str:
     """One file() path naming every file: `dir/{a,b,c}` (ClickHouse's glob alternatives)."""
     resolved = [Path(p).resolve() for p in paths]
-    if len(resolved) == 1:
-        name = resolved[0].name
-        if not _PLAIN_NAME.match(name):
-            raise ValueError(f"not a plain file name: {name!r}")
-        return str(resolved[0])
     directory = resolved[0].parent
-    names = [p.name for p in resolved]
     if any(p.parent != directory or not _PLAIN_NAME.match(p.name) for p in resolved):
         raise ValueError("segment files must share a directory and have plain names")
-    return f"{directory}/{{{','.join(names)}}}"
+    if len(resolved) == 1:
+        return str(resolved[0])
+    return f"{directory}/{{{','.join(p.name for p in resolved)}}}"
 
 
 def embedded_url(data_dir: str | Path) -> str:
