@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from swarmscope.schema.params import in_list, list_param
+
 from .model import Finding, common
 from .sweep import REPEATED_INPUT, Sweep
 
@@ -39,13 +41,13 @@ GROUP BY TraceId, SpanId
 
 # Where a test command shows up as having run: a span recording it as its own evidence (with a
 # result), or a process/tool span carrying it as its command line or arguments.
-COMMAND_RAN_SQL = """
+COMMAND_RAN_SQL = f"""
 SELECT TraceId, cmd, groupUniqArray(SpanId) AS span_ids
 FROM spans
 ARRAY JOIN [TestCommand, SpanAttributes['process.command_line'],
             SpanAttributes['process.command'], SpanAttributes['gen_ai.tool.call.arguments']] AS cmd
-WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND TraceId IN {traces:Array(String)}
-  AND cmd != '' AND (cmd IN {cmds:Array(String)} OR multiSearchAny(cmd, {cmds:Array(String)}))
+WHERE Timestamp >= fromUnixTimestamp64Milli({{since_ms:Int64}}) AND TraceId IN {in_list('traces')}
+  AND cmd != '' AND (cmd IN {{cmds:Array(String)}} OR multiSearchAny(cmd, {{cmds:Array(String)}}))
 GROUP BY TraceId, cmd
 """
 
@@ -81,7 +83,7 @@ def detect_phantom_completions(sweep: Sweep) -> list[Finding]:
             COMMAND_RAN_SQL,
             {
                 "since_ms": sweep.since_ms,
-                "traces": sorted({r["TraceId"] for r in unverified}),
+                "traces": list_param(sorted({r["TraceId"] for r in unverified})),
                 "cmds": sorted({r["test_command"] for r in unverified}),
             },
         ):
@@ -267,26 +269,24 @@ SETTINGS query_plan_merge_expressions = 0, query_plan_filter_push_down = 0
 
 # Ids, names and agents of the spans PARTIAL_SQL found (by hash), and each trace's run (its one RunId,
 # if it has one).
-PARTIAL_DETAILS_SQL = """
+PARTIAL_DETAILS_SQL = f"""
 SELECT TraceId, groupUniqArrayIf(RunId, RunId != '') AS run_set,
     groupArrayIf((cityHash64(SpanId), SpanId, SpanName, AgentId),
-                 cityHash64(SpanId) IN (
-                     SELECT arrayJoin(arrayMap(x -> toUInt64(x), splitByChar(',', {hashes:String})))))
-        AS named
+                 cityHash64(SpanId) IN {in_list('hashes', 'UInt64')}) AS named
 FROM spans
-WHERE {scope} AND TraceId IN (SELECT arrayJoin(splitByChar(',', {traces:String})))
+WHERE {{scope}} AND TraceId IN {in_list('traces')}
 GROUP BY TraceId
 """
 
 # Finished spans of the traces where an open span's parent is not open (it may have ended).
-TREE_SQL = """
+TREE_SQL = f"""
 SELECT TraceId, SpanId, any(ParentSpanId) AS parent, any(SpanName) AS name, any(AgentId) AS agent,
     any(RunId) AS run_id,
     max(StatusCode != 'Error'
         AND (TaskStatus = 'completed' OR (Operation = 'invoke_agent' AND StatusCode = 'Ok')))
         AS claim
 FROM spans
-WHERE TraceId IN {traces:Array(String)} AND Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64})
+WHERE TraceId IN {in_list('traces')} AND Timestamp >= fromUnixTimestamp64Milli({{since_ms:Int64}})
 GROUP BY TraceId, SpanId
 """
 
@@ -299,7 +299,6 @@ def detect_partial_failures(sweep: Sweep) -> list[Finding]:
     found = sweep.store.rows(PARTIAL_SQL.replace("{scope}", scope), {**params, "slack_ns": slack_ns})
     details: dict[str, dict] = {}
     if found:
-        # Ids as comma-separated strings: an Array parameter of thousands of ids is slow to bind.
         hashes = {h for r in found for bad, _, claim in r["found"] for h in (bad, claim)}
         details = {
             r["TraceId"]: r
@@ -307,8 +306,8 @@ def detect_partial_failures(sweep: Sweep) -> list[Finding]:
                 PARTIAL_DETAILS_SQL.replace("{scope}", scope),
                 {
                     **params,
-                    "traces": ",".join(r["TraceId"] for r in found),
-                    "hashes": ",".join(str(h) for h in hashes),
+                    "traces": list_param(r["TraceId"] for r in found),
+                    "hashes": list_param(hashes),
                 },
             )
         }
@@ -373,7 +372,8 @@ def _open_descendants(sweep: Sweep, per_trace: dict[str, dict]) -> None:
         return
     since = min(sweep.since_ms, min(s.start_ms for s in orphans) - 3_600_000)
     tree: dict[tuple[str, str], dict] = {}
-    for r in sweep.store.rows(TREE_SQL, {"traces": sorted({s.trace_id for s in orphans}), "since_ms": since}):
+    traces = list_param(sorted({s.trace_id for s in orphans}))
+    for r in sweep.store.rows(TREE_SQL, {"traces": traces, "since_ms": since}):
         tree[(r["TraceId"], r["SpanId"])] = r
     for span in orphans:
         node = tree.get((span.trace_id, span.parent_span_id))

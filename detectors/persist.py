@@ -13,6 +13,8 @@ import threading
 import time
 from typing import Any
 
+from swarmscope.schema.params import in_list, list_param
+
 from .model import Finding
 
 COLUMNS = [
@@ -71,27 +73,18 @@ def row_to_finding(row: dict[str, Any]) -> Finding:
 
 
 # What a sweep needs to know about stored findings to merge its own (no evidence, no summary).
-SELECT_STATE = """
+SELECT_STATE = f"""
 SELECT Id, Kind, Status, Severity, SpanIds, AgentIds,
     toUnixTimestamp64Milli(FirstSeen) AS first_ms, toUnixTimestamp64Milli(LastSeen) AS last_ms
 FROM findings FINAL
-WHERE Id IN (SELECT arrayJoin(splitByChar(',', {ids:String})))
-   OR (Status = 'open' AND Kind IN {kinds:Array(String)})
+WHERE Id IN {in_list('ids')}
+   OR (Status = 'open' AND Kind IN {{kinds:Array(String)}})
 """
-
-
-# Finding ids (hex) as one comma-separated string: a cold sweep has tens of thousands of them, and an
-# Array(String) parameter that long is bound as a literal that costs seconds to format and parse.
-def _id_list(ids) -> str:
-    return ",".join(ids)
 
 
 def load(store, ids: list[str]) -> dict[str, Finding]:
     """Whole findings by id."""
-    rows = store.rows(
-        SELECT_FINDINGS + " WHERE Id IN (SELECT arrayJoin(splitByChar(',', {ids:String})))",
-        {"ids": _id_list(ids)},
-    )
+    rows = store.rows(SELECT_FINDINGS + " WHERE Id IN " + in_list("ids"), {"ids": list_param(ids)})
     return {r["Id"]: row_to_finding(r) for r in rows}
 
 
@@ -137,7 +130,7 @@ def save(
     # Several detectors may report one condition in one sweep; the last one wins.
     unique = {f.id: f for f in detected}
     previous = {
-        r["Id"]: r for r in store.rows(SELECT_STATE, {"ids": _id_list(unique), "kinds": resolvable_kinds})
+        r["Id"]: r for r in store.rows(SELECT_STATE, {"ids": list_param(unique), "kinds": resolvable_kinds})
     }
     writes: list[Finding] = []
     for f in unique.values():

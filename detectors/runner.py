@@ -18,6 +18,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from swarmscope.schema.params import in_list, list_param
+
 from . import completion, context_bloat, drift, liveness, loops, persist, retries, waitgraph
 from .config import DetectorConfig
 from .model import LIVE_KINDS, Finding
@@ -148,8 +150,8 @@ FROM spans
 WHERE InsertedAt > fromUnixTimestamp64Milli({after_ms:Int64})
 GROUP BY TraceId
 """
-DIRTY_START_SQL = """
-SELECT toUnixTimestamp64Milli(min(Start)) FROM traces WHERE TraceId IN {traces:Array(String)}
+DIRTY_START_SQL = f"""
+SELECT toUnixTimestamp64Milli(min(Start)) FROM traces WHERE TraceId IN {in_list('traces')}
 """
 
 
@@ -190,7 +192,7 @@ class DetectionLoop:
                     max([self._watermark_ms, *(r["ins_ms"] for r in rows)]) if rows else self._watermark_ms
                 )
                 horizon = now - int(self.config.get("sweep", "open_horizon_s") * 1000)
-                start = self.store.scalar(DIRTY_START_SQL, {"traces": traces}) if traces else None
+                start = self.store.scalar(DIRTY_START_SQL, {"traces": list_param(traces)}) if traces else None
                 since = max(
                     horizon, min(start or now, now - int(self.config.get("sweep", "lookback_s") * 1000))
                 )

@@ -10,6 +10,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from swarmscope.schema.params import in_list, list_param
+
 from .config import DetectorConfig
 
 # The open spans: a pending record (latest heartbeat wins) and no finished record with the same
@@ -87,10 +89,7 @@ GROUP BY h
 HAVING min(span) != max(span)
 """
 # How a query keeps only those inputs (`repeated` is Sweep.repeated_inputs()).
-REPEATED_INPUT = (
-    "cityHash64(InputHash) IN "
-    "(SELECT arrayJoin(arrayMap(x -> toUInt64(x), splitByChar(',', {repeated:String}))))"
-)
+REPEATED_INPUT = "cityHash64(InputHash) IN " + in_list("repeated", "UInt64")
 
 
 @dataclass
@@ -172,7 +171,7 @@ class Sweep:
         self._open: list[OpenSpan] | None = None
         self._latency: dict[str, tuple[int, float, float, float]] | None = None
         self._runs: set[str] | None = None
-        self._repeated: str | None = None
+        self._repeated: str | None = None  # list_param of hashes
         # Detectors run on several threads (see runner.run_sweep); the shared inputs are read once.
         self._lock = threading.RLock()
 
@@ -187,8 +186,8 @@ class Sweep:
         sql = f"{time_column} >= fromUnixTimestamp64Milli({{since_ms:Int64}})"
         params: dict[str, Any] = {"since_ms": self.since_ms}
         if self.traces is not None:
-            sql += " AND TraceId IN {scope_traces:Array(String)}"
-            params["scope_traces"] = self.traces
+            sql += " AND TraceId IN " + in_list("scope_traces")
+            params["scope_traces"] = list_param(self.traces)
         return sql, params
 
     def run_scope(
@@ -212,11 +211,11 @@ class Sweep:
                         )
             runs = (self._runs | set(extra_runs or ())) - {""}
             sql += (
-                " AND (RunId IN {scope_runs:Array(String)}"
-                " OR (RunId = '' AND TraceId IN {scope_traces:Array(String)})"
-                " OR TraceId IN {scope_runs:Array(String)})"
+                f" AND (RunId IN {in_list('scope_runs')}"
+                f" OR (RunId = '' AND TraceId IN {in_list('scope_traces')})"
+                f" OR TraceId IN {in_list('scope_runs')})"
             )
-            params.update(scope_runs=sorted(runs), scope_traces=self.traces)
+            params.update(scope_runs=list_param(sorted(runs)), scope_traces=list_param(self.traces))
         return sql, params
 
     def agent_runs_scope(self) -> tuple[str, str, dict[str, Any]]:
@@ -227,16 +226,17 @@ class Sweep:
         pending_scope, _ = self.run_scope("StartTime", extra_runs=running)
         return scope, pending_scope, params
 
-    def repeated_inputs(self) -> str:
-        """Hashes (comma-separated decimal, for REPEATED_INPUT) of the inputs given more than once."""
+    def repeated_inputs(self) -> str | None:
+        """Hashes (bound as `repeated` for REPEATED_INPUT) of the inputs given more than once; None if
+        there are none."""
         with self._lock:
             if self._repeated is None:
                 scope, pending_scope, params = self.agent_runs_scope()
                 sql = REPEATED_INPUTS_SQL.replace("{run_scope}", scope).replace(
                     "{pending_run_scope}", pending_scope
                 )
-                self._repeated = ",".join(str(r["h"]) for r in self.store.rows(sql, params))
-            return self._repeated
+                self._repeated = list_param(r["h"] for r in self.store.rows(sql, params))
+            return self._repeated if self._repeated != "[]" else None
 
     # ---- open spans -------------------------------------------------------------------------
 

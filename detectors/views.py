@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from swarmscope.schema.params import in_list, list_param
+
 from .config import DetectorConfig
 from .persist import SELECT_FINDINGS, row_to_finding
 from .sweep import Sweep, fetch_open_spans
@@ -56,7 +58,7 @@ GRAPH_SPANS = (
     "OR mapContains(SpanAttributes, 'swarmscope.leader.group')"
 )
 GRAPH_OWNERS = (
-    "(Operation = 'invoke_agent' AND TaskId IN {tasks:Array(String)}) OR SpanId IN {parents:Array(String)}"
+    f"(Operation = 'invoke_agent' AND TaskId IN {in_list('tasks')}) OR SpanId IN {in_list('parents')}"
 )
 
 
@@ -69,7 +71,8 @@ def wait_graph(store, config: DetectorConfig | None = None, *, run_id: str | Non
     parents = sorted({s.parent_span_id for s in open_spans if not s.agent_id and s.parent_span_id})
     if tasks or parents:
         seen = {(s.trace_id, s.span_id) for s in open_spans}
-        more = fetch_open_spans(store, config, now, GRAPH_OWNERS, {"tasks": tasks, "parents": parents})
+        owners = {"tasks": list_param(tasks), "parents": list_param(parents)}
+        more = fetch_open_spans(store, config, now, GRAPH_OWNERS, owners)
         open_spans += [s for s in more if (s.trace_id, s.span_id) not in seen]
     if run_id:
         open_spans = [s for s in open_spans if s.run_id == run_id]

@@ -52,3 +52,19 @@ def test_frame_is_a_varint_length_prefix(size):
     framed = frame(b"x" * size)
     length, offset = _DecodeVarint(framed, 0)
     assert length == size and len(framed) - offset == size
+
+
+def test_list_parameters_come_back_exactly_whatever_their_text(store):
+    from swarmscope.schema.params import in_list, list_param
+
+    # Run and task ids are free text (LLM output): separators, quotes, escapes, non-ASCII, empty.
+    values = ["run-1", "a,b", "it's", 'say "hi"', "back\\slash", "tab\there\nnewline", "🤖 agent", "",
+              "[1, 2]", "null"]
+    got = store.client.query(f"SELECT * FROM {in_list('xs')}", parameters={"xs": list_param(values)})
+    assert [row[0] for row in got.result_rows] == values
+    assert store.scalar(f"SELECT count() FROM numbers(10) WHERE toString(number) IN {in_list('xs')}",
+                        {"xs": list_param(["3", "7", "a,7"])}) == 2
+    assert store.scalar(f"SELECT count() FROM numbers(10) WHERE number IN {in_list('hs', 'UInt64')}",
+                        {"hs": list_param([2**64 - 1, 0, 9])}) == 2
+    assert store.scalar(f"SELECT count() FROM numbers(10) WHERE toString(number) IN {in_list('xs')}",
+                        {"xs": list_param([])}) == 0

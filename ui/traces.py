@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from swarmscope.schema.params import in_list, list_param
 from swarmscope.schema.store import Store
 
 from .params import iso
@@ -18,10 +19,10 @@ SELECT TraceId, SpanId FROM pending_spans FINAL
 WHERE (TraceId, SpanId) NOT IN
     (SELECT TraceId, SpanId FROM spans WHERE TraceId IN (SELECT TraceId FROM pending_spans))
 """
-OPEN_SPANS = """
+OPEN_SPANS = f"""
 SELECT * FROM pending_spans FINAL
-WHERE TraceId IN {ids:Array(String)}
-  AND (TraceId, SpanId) NOT IN (SELECT TraceId, SpanId FROM spans WHERE TraceId IN {ids:Array(String)})
+WHERE TraceId IN {in_list("ids")}
+  AND (TraceId, SpanId) NOT IN (SELECT TraceId, SpanId FROM spans WHERE TraceId IN {in_list("ids")})
 """
 
 
@@ -79,7 +80,7 @@ def _open_counts(store: Store, trace_ids: list[str]) -> dict[str, int]:
     if not trace_ids:
         return {}
     rows = store.rows(f"SELECT TraceId, count() AS n FROM ({OPEN_SPANS}) GROUP BY TraceId",
-                      {"ids": trace_ids})
+                      {"ids": list_param(trace_ids)})
     return {r["TraceId"]: r["n"] for r in rows}
 
 
@@ -146,7 +147,7 @@ def get_trace(store: Store, trace_id: str) -> list[dict[str, Any]] | None:
                       zip(r["Links.TraceId"], r["Links.SpanId"], r["Links.Attributes"], strict=True)],
         })
         spans.append(span)
-    for r in store.rows(OPEN_SPANS + " ORDER BY StartTime", {"ids": [trace_id]}):
+    for r in store.rows(OPEN_SPANS + " ORDER BY StartTime", {"ids": list_param([trace_id])}):
         span = _common(r)
         span.update({
             "start_time": iso(r["StartTime"]),
