@@ -198,74 +198,87 @@ def _disagreements(sweep: Sweep) -> list[Finding]:
 
 FAILED = "(StatusCode = 'Error' OR TimedOut = 1 OR TaskStatus IN ('failed', 'abandoned', 'timeout'))"
 
-# Per trace in scope that has a claim: the span tree as arrays, with span ids hashed to integers and
-# every span's parent resolved to an array index once (`up`), so walking up is indexing, not searching.
-# Only a few spans per trace are candidates (failed and not recovered by a later successful attempt of
-# the same call under the same parent, or ended after their parent); each walks up at most 32 levels
-# and is paired with the claims among its ancestors that it contradicts.
-# Cost, on a cold sweep over every trace: the walk runs only on traces with a candidate (over every
-# trace it cost ~0.5 s); numbers only (span ids as hashes; ids, names, agents and the run are read
-# afterwards for the traces found, see PARTIAL_DETAILS_SQL); attempt and flags packed in one array; the
-# retry key hashed only where a retry can match (failed spans and spans with an attempt number);
-# cityHash64, not sipHash64 (~3x cheaper on hex ids, more on LowCardinality columns).
+# Per trace in scope that has a claim: the span tree as arrays of numbers (span ids hashed), kept only
+# for the few traces that can hold a partial failure: a span failed and was not recovered by a later
+# successful attempt of the same call under the same parent, or a span ended after its parent. Python
+# then walks up from those spans to the claims among their ancestors (see _partial_pairs).
+# Cost, on a cold sweep over every trace (~0.55 -> ~0.3 s on one core): numbers only (ids, names, agents
+# and the run are read afterwards for the traces found, see PARTIAL_DETAILS_SQL); attempt and flags
+# packed in one array; the retry key hashed only where a retry can match (failed spans and spans with an
+# attempt number); cityHash64, not sipHash64 (~3x cheaper on hex ids, more on LowCardinality columns).
+# The walk up was an arrayFold in SQL: ~0.15 s for the ~5% of traces that pass; in Python ~0.03 s.
 PARTIAL_SQL = f"""
 WITH {{slack_ns:Int64}} AS slack
-SELECT TraceId,
-    arrayMap(p -> (hids[p.1], has(unrecovered, p.1), hids[p.2]), pairs) AS found
+SELECT TraceId, hids, hparents, ends, claims, unrecovered
 FROM (
-    SELECT TraceId, hids, unrecovered,
-        arrayFilter(p -> bitTest(flags[p.2], 0) AND (has(unrecovered, p.1) OR ends[p.1] > ends[p.2] + slack),
-            arrayFlatten(arrayMap(c -> arrayMap(a -> (c, a),
-                arrayPopFront(arrayFold((acc, x) -> if(acc[-1] = 0, acc, arrayPushBack(acc, up[acc[-1]])),
-                                        range(32), [toUInt32(c)]))), candidates))) AS pairs
+    SELECT TraceId, hids, hparents, ends, arrayMap(f -> toUInt8(bitAnd(f, 1)), flags) AS claims,
+        -- failed spans without a later (higher attempt) successful span with the same retry key
+        arrayFilter(i -> NOT arrayExists(j -> rkeys[j] = rkeys[i] AND NOT bitTest(flags[j], 1)
+                                              AND bitShiftRight(flags[j], 2) > bitShiftRight(flags[i], 2),
+                                         arrayEnumerate(hids)),
+                    arrayFilter(i -> bitTest(flags[i], 1), arrayEnumerate(hids))) AS unrecovered,
+        -- Does a span end after its parent? Asked without indexing (a lambda that indexes an array
+        -- copies it for every element: n^2 per trace): every span as (id * 2, its end) and every
+        -- parent reference as (parent id * 2 + 1, the child's end), sorted by that one number, put a
+        -- parent's entry right before its children's, and arrayFill carries it to them. Sorting on one
+        -- UInt64 is ~3x cheaper than on (id, role, end) tuples, but repeated rows of one span (an
+        -- unmerged part) would then come in any order: a trace with any is looked at closely anyway.
+        arraySort((x, key) -> key,
+                  arrayZip(arrayConcat(arrayMap(h -> bitShiftLeft(h, 1), hids),
+                                       arrayMap(h -> bitShiftLeft(h, 1) + 1, hparents)) AS keys,
+                           arrayConcat(ends, ends)),
+                  keys) AS tree,
+        arrayExists((x, parent) -> bitTest(x.1, 0) AND x.1 != 1 AND parent.1 + 1 = x.1
+                                   AND x.2 > parent.2 + slack,
+                    tree, arrayFill(x -> NOT bitTest(x.1, 0), tree))
+            OR arrayExists((x, previous) -> x.1 = previous.1 AND NOT bitTest(x.1, 0),
+                           arrayPopFront(tree), arrayPopBack(tree)) AS look_closely
     FROM (
-        SELECT TraceId, hids, ends, flags, unrecovered,
-            arrayMap(p -> toUInt32(indexOf(hids, p)), hparents) AS up,
-            arrayDistinct(arrayConcat(unrecovered,
-                arrayFilter(i -> up[i] > 0 AND ends[i] > ends[up[i]] + slack, arrayEnumerate(hids))))
-                AS candidates
-        FROM (
-            SELECT TraceId, hids, hparents, ends, flags,
-                -- failed spans without a later (higher attempt) successful span with the same retry key
-                arrayFilter(i -> NOT arrayExists(j -> rkeys[j] = rkeys[i] AND NOT bitTest(flags[j], 1)
-                                                      AND bitShiftRight(flags[j], 2)
-                                                          > bitShiftRight(flags[i], 2),
-                                                 arrayEnumerate(hids)),
-                            arrayFilter(i -> bitTest(flags[i], 1), arrayEnumerate(hids))) AS unrecovered,
-                -- Does a span end after its parent? Asked without indexing (a lambda that indexes an
-                -- array copies it for every element: n^2 per trace): (id, 0, -end) of every span and
-                -- (parent id, 1, end) of every span, sorted, put a parent's entry right before its
-                -- children's, and arrayFill carries it to them (of a parent's repeated rows, the one
-                -- that ended first: this only decides which traces are looked at closely).
-                arraySort(arrayConcat(arrayMap((h, e) -> (h, 0, -e), hids, ends),
-                                      arrayMap((h, e) -> (h, 1, e), hparents, ends))) AS tree,
-                arrayExists((x, parent) -> x.2 = 1 AND parent.2 = 0 AND parent.1 = x.1 AND x.1 != 0
-                                           AND x.3 > -parent.3 + slack,
-                            tree, arrayFill(x -> x.2 = 0, tree)) AS ends_after_parent
-            FROM (
-                SELECT TraceId,
-                    groupArray(cityHash64(SpanId)) AS hids,
-                    groupArray(if(ParentSpanId = '', 0, cityHash64(ParentSpanId))) AS hparents,
-                    groupArray(if({FAILED} OR Attempt > 0, cityHash64(ParentSpanId, ToolName, ToolCallId), 0))
-                        AS rkeys,
-                    groupArray(toUnixTimestamp64Nano(Timestamp) + toInt64(Duration)) AS ends,
-                    -- bits: attempt << 2 | failed << 1 | claim
-                    groupArray(toUInt64(Attempt) * 4 + {FAILED} * 2 + {CLAIM}) AS flags
-                FROM spans
-                WHERE {{scope}}
-                GROUP BY TraceId
-                HAVING max({CLAIM}) = 1 AND count() > 1
-            )
-        )
-        WHERE notEmpty(unrecovered) OR ends_after_parent
+        SELECT TraceId,
+            groupArray(cityHash64(SpanId)) AS hids,
+            groupArray(if(ParentSpanId = '', 0, cityHash64(ParentSpanId))) AS hparents,
+            groupArray(if({FAILED} OR Attempt > 0, cityHash64(ParentSpanId, ToolName, ToolCallId), 0))
+                AS rkeys,
+            groupArray(toUnixTimestamp64Nano(Timestamp) + toInt64(Duration)) AS ends,
+            -- bits: attempt << 2 | failed << 1 | claim
+            groupArray(toUInt64(Attempt) * 4 + {FAILED} * 2 + {CLAIM}) AS flags
+        FROM spans
+        WHERE {{scope}}
+        GROUP BY TraceId
+        HAVING max({CLAIM}) = 1 AND count() > 1
     )
-    WHERE notEmpty(candidates)
 )
-WHERE notEmpty(pairs)
--- Keep each level's filter before the next level's arrays: merged, the planner computed `up` and the
--- walk for every trace, not only the ~5% that pass (~0.7 -> ~0.5 s on one core).
+WHERE notEmpty(unrecovered) OR look_closely
+-- Keep the filter after the arrays it needs and before the output: merged, the planner computed the
+-- output arrays for every trace, not only the ~5% that pass.
 SETTINGS query_plan_merge_expressions = 0, query_plan_filter_push_down = 0
 """
+
+MAX_DEPTH = 32  # levels walked up from a failed or late span
+
+
+def _partial_pairs(row: dict, slack_ns: int) -> list[tuple[int, bool, int]]:
+    """(span hash, failed unrecovered, claim hash) for each claim that a failed or late span of this
+    trace contradicts. Of repeated rows of one span (an unmerged part), the first is its parent's."""
+    hids, ends, claims = row["hids"], row["ends"], row["claims"]
+    index: dict[int, int] = {}
+    for i, h in enumerate(hids):
+        index.setdefault(h, i)
+    up = [index.get(p, -1) if p else -1 for p in row["hparents"]]
+    unrecovered = {i - 1 for i in row["unrecovered"]}  # SQL indexes from 1
+    late = [i for i, p in enumerate(up) if p >= 0 and ends[i] > ends[p] + slack_ns]
+    pairs = []
+    for c in dict.fromkeys([*(i - 1 for i in row["unrecovered"]), *late]):
+        failed = c in unrecovered
+        a = up[c]
+        for _ in range(MAX_DEPTH):
+            if a < 0:
+                break
+            if claims[a] and (failed or ends[c] > ends[a] + slack_ns):
+                pairs.append((hids[c], failed, hids[a]))
+            a = up[a]
+    return pairs
+
 
 # Ids, names and agents of the spans PARTIAL_SQL found (by hash), and each trace's run (its one RunId,
 # if it has one).
@@ -296,7 +309,11 @@ def detect_partial_failures(sweep: Sweep) -> list[Finding]:
     scope, params = sweep.scope()
     # claim span -> {trace, failed descendants}
     per_trace: dict[str, dict] = {}
-    found = sweep.store.rows(PARTIAL_SQL.replace("{scope}", scope), {**params, "slack_ns": slack_ns})
+    found = []
+    for r in sweep.store.rows(PARTIAL_SQL.replace("{scope}", scope), {**params, "slack_ns": slack_ns}):
+        pairs = _partial_pairs(r, slack_ns)
+        if pairs:
+            found.append({"TraceId": r["TraceId"], "found": pairs})
     details: dict[str, dict] = {}
     if found:
         hashes = {h for r in found for bad, _, claim in r["found"] for h in (bad, claim)}

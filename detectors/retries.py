@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from swarmscope.schema.params import in_list, list_param
+
 from .model import Finding, common
 from .sweep import Sweep
 
@@ -110,9 +112,19 @@ COMPLETED = (
 )
 
 # Two steps: count completions per hash of the key (no strings kept per key) to find the few keys
-# completed more than once, then group only their completions by key, tool and span (a row repeated by
-# an unmerged part counts once there). Grouping every completion by its strings cost ~0.6 s cold.
+# completed more than once, then, only if there are any, group their completions by key, tool and span
+# (a row repeated by an unmerged part counts once there). Grouping every completion by its strings cost
+# ~0.6 s cold; the second step as a subquery of the first cost another ~0.06 s even with no key to read.
 # Only keys seen in scope (on an incremental sweep: in the traces that moved) count.
+# PREWHERE on the key alone, the other conditions after it: ~15% cheaper than the planner's own split.
+DUPLICATE_KEYS_SQL = f"""
+SELECT cityHash64(IdempotencyKey) AS k
+FROM spans
+PREWHERE IdempotencyKey != ''
+WHERE Timestamp >= fromUnixTimestamp64Milli({{since_ms:Int64}}) AND {COMPLETED} AND {{keys_in_scope}}
+GROUP BY k
+HAVING count() > 1
+"""
 DUPLICATE_SQL = f"""
 SELECT IdempotencyKey, ToolName, groupArray((trace, SpanId, agent, run, t_ms, attempt)) AS runs
 FROM (
@@ -121,13 +133,7 @@ FROM (
     FROM spans
     WHERE Timestamp >= fromUnixTimestamp64Milli({{since_ms:Int64}}) AND IdempotencyKey != ''
       AND {COMPLETED}
-      AND cityHash64(IdempotencyKey) IN (
-          SELECT cityHash64(IdempotencyKey) AS k
-          FROM spans
-          WHERE Timestamp >= fromUnixTimestamp64Milli({{since_ms:Int64}}) AND IdempotencyKey != ''
-            AND {COMPLETED} AND {{keys_in_scope}}
-          GROUP BY k
-          HAVING count() > 1)
+      AND cityHash64(IdempotencyKey) IN {in_list('keys', 'UInt64')}
     GROUP BY IdempotencyKey, ToolName, SpanId
 )
 GROUP BY IdempotencyKey, ToolName
@@ -144,8 +150,13 @@ def detect_duplicate_executions(sweep: Sweep) -> list[Finding]:
     findings = []
     # A full sweep's scope is the window itself: every key in it is in scope.
     keys_in_scope = "1" if sweep.traces is None else KEYS_IN_SCOPE.replace("{scope}", scope)
-    sql = DUPLICATE_SQL.replace("{keys_in_scope}", keys_in_scope)
-    for r in sweep.store.rows(sql, {**params, "since_ms": since}):
+    repeated = sweep.store.rows(
+        DUPLICATE_KEYS_SQL.replace("{keys_in_scope}", keys_in_scope), {**params, "since_ms": since}
+    )
+    if not repeated:
+        return findings
+    keys = list_param(r["k"] for r in repeated)
+    for r in sweep.store.rows(DUPLICATE_SQL, {"since_ms": since, "keys": keys}):
         runs = sorted(r["runs"], key=lambda x: x[4])
         what = r["ToolName"] or "operation"
         by_agent: dict[str, int] = defaultdict(int)

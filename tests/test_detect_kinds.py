@@ -312,6 +312,59 @@ def test_parent_ended_while_a_child_was_still_open_or_ended_later(store):
     assert found[late.trace_id.hex()].evidence["descendants"][0]["state"] == "ended_after_it"
 
 
+def test_repeated_rows_of_a_trace_still_show_what_ended_after_its_parent(store):
+    # The same spans inserted twice (two parts, not merged yet), the parent once more with another end:
+    # the tree check sorts repeated rows in any order, so a trace with any is looked at closely.
+    sc = Scenario()
+    root = sc.agent("orchestrator", start=-100, dur=20)
+    late = sc.tool("upload", parent=root, start=-90, dur=60)
+    requests = sc.requests()
+    sc.finish(root, end=-75, status="ok")
+    sc.insert(store)
+    store.insert_requests(requests)
+    clean = Scenario()
+    clean.agent("orchestrator", start=-100, dur=90)
+    again = clean.requests()
+    clean.insert(store)
+    store.insert_requests(again)
+    [finding] = detect(store, "partial_failure")
+    assert finding.trace_id == sc.trace_id.hex()
+    assert [d["span_id"] for d in finding.evidence["descendants"]] == [late.id]
+    assert finding.evidence["descendants"][0]["state"] == "ended_after_it"
+
+
+def test_a_span_ended_after_its_parent_whatever_the_parents_id_hashes_to(store):
+    # The tree check keys a span by its id's hash shifted left (a parent reference by that + 1): parents
+    # whose hash has the top bit set (shifted out) must be matched as well as the others.
+    top_bits, traces = set(), []
+    while top_bits != {0, 1}:
+        sc = Scenario()
+        root = sc.agent("orchestrator", start=-100, dur=20)
+        sc.tool("upload", parent=root, start=-90, dur=60)
+        top = store.scalar("SELECT bitShiftRight(cityHash64({id:String}), 63)", {"id": root.id})
+        if top not in top_bits:
+            top_bits.add(top)
+            traces.append(sc.trace_id.hex())
+            sc.insert(store)
+    assert sorted(f.trace_id for f in detect(store, "partial_failure")) == sorted(traces)
+
+
+def test_partial_pairs_walk_up_to_every_claim_they_contradict():
+    from swarmscope.detectors.completion import _partial_pairs
+
+    # root (claim) <- agent (claim) <- tool (failed, unrecovered); late <- agent, ended 5 s after it;
+    # the agent's repeated row (an unmerged part) comes second and does not count as its parent.
+    row = {
+        "hids": [1, 2, 3, 4, 2],
+        "hparents": [0, 1, 2, 2, 1],
+        "ends": [100, 50, 40, 56, 90],
+        "claims": [1, 1, 0, 0, 1],
+        "unrecovered": [3],
+    }
+    assert _partial_pairs(row, slack_ns=1) == [(3, True, 2), (3, True, 1), (4, False, 2)]
+    assert _partial_pairs({**row, "unrecovered": []}, slack_ns=10) == []
+
+
 def test_near_miss_recovered_retry_and_honest_partial(store):
     sc = Scenario()
     orch = sc.agent("orchestrator", start=-100, dur=90)
