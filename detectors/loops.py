@@ -11,11 +11,11 @@ from .sweep import REPEATED_INPUT, Sweep
 
 # Agent invocations with their run (RunId, else the trace), finished and still running.
 INVOCATIONS = """
-    SELECT RunId, TraceId, AgentId, InputHash, SpanId, toUnixTimestamp64Milli(Timestamp) AS t_ms
+    SELECT RunId, TraceId, AgentId, InputHash, InputHash64, SpanId, toUnixTimestamp64Milli(Timestamp) AS t_ms
     FROM spans
     WHERE {run_scope} AND Operation = 'invoke_agent' AND InputHash != '' AND AgentId != ''
     UNION ALL
-    SELECT RunId, TraceId, AgentId, InputHash, SpanId, toUnixTimestamp64Milli(StartTime) AS t_ms
+    SELECT RunId, TraceId, AgentId, InputHash, InputHash64, SpanId, toUnixTimestamp64Milli(StartTime) AS t_ms
     FROM pending_spans
     WHERE {pending_run_scope} AND Operation = 'invoke_agent' AND InputHash != '' AND AgentId != ''
 """

@@ -79,17 +79,17 @@ GROUP BY ToolName
 # part are the same span.
 REPEATED_INPUTS_SQL = """
 SELECT h FROM (
-    SELECT cityHash64(InputHash) AS h, cityHash64(TraceId, SpanId) AS span FROM spans
-    WHERE {run_scope} AND InputHash != '' AND (Operation = 'invoke_agent' OR TaskStatus = 'completed')
+    SELECT InputHash64 AS h, cityHash64(TraceId, SpanId) AS span FROM spans
+    WHERE {run_scope} AND InputHash64 != 0 AND (Operation = 'invoke_agent' OR TaskStatus = 'completed')
     UNION ALL
-    SELECT cityHash64(InputHash) AS h, cityHash64(TraceId, SpanId) AS span FROM pending_spans
-    WHERE {pending_run_scope} AND InputHash != '' AND Operation = 'invoke_agent'
+    SELECT InputHash64 AS h, cityHash64(TraceId, SpanId) AS span FROM pending_spans
+    WHERE {pending_run_scope} AND InputHash64 != 0 AND Operation = 'invoke_agent'
 )
 GROUP BY h
 HAVING min(span) != max(span)
 """
 # How a query keeps only those inputs (`repeated` is Sweep.repeated_inputs()).
-REPEATED_INPUT = "cityHash64(InputHash) IN " + in_list("repeated", "UInt64")
+REPEATED_INPUT = "InputHash64 IN " + in_list("repeated", "UInt64")
 
 
 @dataclass
