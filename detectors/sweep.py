@@ -168,10 +168,12 @@ class Sweep:
         self.now_ms = now_ms
         self.since_ms = since_ms
         self.traces = traces
+        # Bound by every query of an incremental sweep: serialized once (~29,000 ids after a burst).
+        self._traces_param = None if traces is None else list_param(traces)
         self._open: list[OpenSpan] | None = None
         self._latency: dict[str, tuple[int, float, float, float]] | None = None
         self._runs: set[str] | None = None
-        self._repeated: str | None = None  # list_param of hashes
+        self._repeated: str | None = None  # list_param of hashes, "" when there are none
         # Detectors run on several threads (see runner.run_sweep); the shared inputs are read once.
         self._lock = threading.RLock()
 
@@ -187,7 +189,7 @@ class Sweep:
         params: dict[str, Any] = {"since_ms": self.since_ms}
         if self.traces is not None:
             sql += " AND TraceId IN " + in_list("scope_traces")
-            params["scope_traces"] = list_param(self.traces)
+            params["scope_traces"] = self._traces_param
         return sql, params
 
     def run_scope(
@@ -215,7 +217,7 @@ class Sweep:
                 f" OR (RunId = '' AND TraceId IN {in_list('scope_traces')})"
                 f" OR TraceId IN {in_list('scope_runs')})"
             )
-            params.update(scope_runs=list_param(sorted(runs)), scope_traces=list_param(self.traces))
+            params.update(scope_runs=list_param(sorted(runs)), scope_traces=self._traces_param)
         return sql, params
 
     def agent_runs_scope(self) -> tuple[str, str, dict[str, Any]]:
@@ -235,8 +237,9 @@ class Sweep:
                 sql = REPEATED_INPUTS_SQL.replace("{run_scope}", scope).replace(
                     "{pending_run_scope}", pending_scope
                 )
-                self._repeated = list_param(r["h"] for r in self.store.rows(sql, params))
-            return self._repeated if self._repeated != "[]" else None
+                hashes = [r["h"] for r in self.store.rows(sql, params)]
+                self._repeated = list_param(hashes) if hashes else ""
+            return self._repeated or None
 
     # ---- open spans -------------------------------------------------------------------------
 
