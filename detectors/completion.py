@@ -382,9 +382,8 @@ def _open_descendants(sweep: Sweep, per_trace: dict[str, dict]) -> None:
     open_spans = sweep.open_spans()
     open_ids = {(s.trace_id, s.span_id) for s in open_spans}
     orphans = [s for s in open_spans if s.parent_span_id and (s.trace_id, s.parent_span_id) not in open_ids]
-    if sweep.traces is not None:
-        in_scope = set(sweep.traces)
-        orphans = [s for s in orphans if s.trace_id in in_scope]
+    in_scope = sweep.in_scope({s.trace_id for s in orphans})
+    orphans = [s for s in orphans if s.trace_id in in_scope]
     if not orphans:
         return
     since = min(sweep.since_ms, min(s.start_ms for s in orphans) - 3_600_000)

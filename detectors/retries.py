@@ -149,7 +149,7 @@ def detect_duplicate_executions(sweep: Sweep) -> list[Finding]:
     )
     findings = []
     # A full sweep's scope is the window itself: every key in it is in scope.
-    keys_in_scope = "1" if sweep.traces is None else KEYS_IN_SCOPE.replace("{scope}", scope)
+    keys_in_scope = "1" if sweep.dirty is None else KEYS_IN_SCOPE.replace("{scope}", scope)
     repeated = sweep.store.rows(
         DUPLICATE_KEYS_SQL.replace("{keys_in_scope}", keys_in_scope), {**params, "since_ms": since}
     )

@@ -18,12 +18,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from swarmscope.schema.params import in_list, list_param
-
 from . import completion, context_bloat, drift, liveness, loops, persist, retries, waitgraph
 from .config import DetectorConfig
 from .model import LIVE_KINDS, Finding
-from .sweep import Sweep
+from .sweep import DIRTY_TRACES_SQL, Dirty, Sweep
 from .util import now_ms
 
 log = logging.getLogger("swarmscope.detectors")
@@ -92,7 +90,7 @@ def run_sweep(
     *,
     now: int | None = None,
     since_ms: int | None = None,
-    traces: list[str] | None = None,
+    dirty: Dirty | None = None,
     kinds: set[str] | None = None,
     persist_findings: bool = True,
 ) -> SweepResult:
@@ -100,8 +98,8 @@ def run_sweep(
     now = now_ms() if now is None else now
     if since_ms is None:
         since_ms = now - int(config.get("sweep", "lookback_s") * 1000)
-    sweep = Sweep(store, config, now, since_ms, traces)
-    result = SweepResult(traces_in_scope=None if traces is None else len(traces))
+    sweep = Sweep(store, config, now, since_ms, dirty)
+    result = SweepResult(traces_in_scope=None if dirty is None else dirty.traces)
     selected = [
         d
         for d in DETECTORS
@@ -142,16 +140,16 @@ def run_sweep(
     return result
 
 
-# Traces that received finished spans since the last sweep. Heartbeats do not make a trace dirty:
-# open spans are looked at on every sweep anyway, and a span that ends arrives as a finished span.
+# How many traces received finished spans since the last sweep, up to which insert. Heartbeats do not
+# make a trace dirty: open spans are looked at on every sweep anyway, and a span that ends arrives as a
+# finished span.
 DIRTY_SQL = """
-SELECT TraceId, toUnixTimestamp64Milli(max(InsertedAt)) AS ins_ms
+SELECT toUnixTimestamp64Milli(max(InsertedAt)) AS upto_ms, uniqExact(TraceId) AS traces
 FROM spans
 WHERE InsertedAt > fromUnixTimestamp64Milli({after_ms:Int64})
-GROUP BY TraceId
 """
 DIRTY_START_SQL = f"""
-SELECT toUnixTimestamp64Milli(min(Start)) FROM traces WHERE TraceId IN {in_list('traces')}
+SELECT toUnixTimestamp64Milli(min(Start)) FROM traces WHERE TraceId IN ({DIRTY_TRACES_SQL})
 """
 
 
@@ -182,22 +180,22 @@ class DetectionLoop:
             now = now_ms()
             overlap = int(self.config.get("sweep", "overlap_s") * 1000)
             if self._watermark_ms is None:
-                traces = None
+                dirty = None
                 since = now - int(self.config.get("sweep", "lookback_s") * 1000)
                 watermark = self.store.scalar("SELECT toUnixTimestamp64Milli(max(InsertedAt)) FROM spans")
             else:
-                rows = self.store.rows(DIRTY_SQL, {"after_ms": self._watermark_ms - overlap})
-                traces = [r["TraceId"] for r in rows]
-                watermark = (
-                    max([self._watermark_ms, *(r["ins_ms"] for r in rows)]) if rows else self._watermark_ms
-                )
+                after = self._watermark_ms - overlap
+                moved = self.store.rows(DIRTY_SQL, {"after_ms": after})[0]
+                upto = moved["upto_ms"] if moved["traces"] else after
+                dirty = Dirty(after, upto, moved["traces"])
+                watermark = max(self._watermark_ms, upto)
                 horizon = now - int(self.config.get("sweep", "open_horizon_s") * 1000)
-                start = self.store.scalar(DIRTY_START_SQL, {"traces": list_param(traces)}) if traces else None
+                start = self.store.scalar(DIRTY_START_SQL, dirty.params()) if dirty.traces else None
                 since = max(
                     horizon, min(start or now, now - int(self.config.get("sweep", "lookback_s") * 1000))
                 )
             kinds = self._due_kinds(now)
-            result = run_sweep(self.store, self.config, now=now, since_ms=since, traces=traces, kinds=kinds)
+            result = run_sweep(self.store, self.config, now=now, since_ms=since, dirty=dirty, kinds=kinds)
             for kind in kinds:
                 self._last_run_ms[kind] = now
             self._watermark_ms = watermark or 0

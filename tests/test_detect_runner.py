@@ -87,6 +87,30 @@ def test_incremental_sweeps_look_only_at_traces_that_received_spans(store):
     assert {f.kind for f in loop.run_once()} == {"partial_failure"}
 
 
+def test_an_incremental_scope_is_the_traces_inserted_in_its_window(store):
+    from swarmscope.detectors.sweep import Dirty, Sweep
+
+    before, inside, after = Scenario(), Scenario(), Scenario()
+    for sc in (before, inside, after):
+        sc.agent("planner")
+    before.insert(store)
+    time.sleep(0.02)
+    start = store.scalar("SELECT toUnixTimestamp64Milli(max(InsertedAt)) FROM spans")
+    inside.insert(store)
+    end = store.scalar("SELECT toUnixTimestamp64Milli(max(InsertedAt)) FROM spans")
+    time.sleep(0.02)
+    after.insert(store)  # later than the window: the next sweep's
+    now = time.time_ns() // 1_000_000
+    sweep = Sweep(store, DetectorConfig(), now, now - 3_600_000, Dirty(start, end, 1))
+    ids = {sc.trace_id.hex() for sc in (before, inside, after)}
+    assert sweep.in_scope(ids) == {inside.trace_id.hex()}
+    scope, params = sweep.scope()
+    traces = {r["TraceId"] for r in store.rows(f"SELECT DISTINCT TraceId FROM spans WHERE {scope}", params)}
+    assert traces == {inside.trace_id.hex()}
+    full = Sweep(store, DetectorConfig(), now, now - 3_600_000)
+    assert full.in_scope(ids) == ids
+
+
 def test_one_broken_detector_does_not_stop_the_others(store, monkeypatch):
     def broken(sweep):
         raise RuntimeError("boom")
