@@ -234,12 +234,9 @@ class Sweep:
                 if self._runs is None:
                     self._runs = set()
                     if self.dirty.traces:
-                        self._runs.update(
-                            r["RunId"]
-                            for r in self.store.rows(
-                                "SELECT DISTINCT RunId FROM spans WHERE " + self.scope()[0], self.scope()[1]
-                            )
-                        )
+                        where, args = self.scope()
+                        rows = self.store.rows("SELECT DISTINCT RunId FROM spans WHERE " + where, args)
+                        self._runs.update(r["RunId"] for r in rows)
             runs = (self._runs | set(extra_runs or ())) - {""}
             sql += (
                 f" AND (RunId IN {in_list('scope_runs')}"
