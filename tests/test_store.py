@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 import pytest
 from swarmscope.schema.store import Store, discover_migrations, frame
@@ -68,3 +69,20 @@ def test_list_parameters_come_back_exactly_whatever_their_text(store):
                         {"hs": list_param([2**64 - 1, 0, 9])}) == 2
     assert store.scalar(f"SELECT count() FROM numbers(10) WHERE toString(number) IN {in_list('xs')}",
                         {"xs": list_param([])}) == 0
+
+
+def test_stats_count_spans_traces_and_open_spans_exactly(store):
+    from otlp_payloads import request, span
+    from swarmscope.ui.traces import stats
+
+    assert stats(store) == {"spans": 0, "traces": 0, "pending_spans": 0, "open_spans": 0}
+    first, second, closed_id, open_id = os.urandom(16), os.urandom(16), os.urandom(8), os.urandom(8)
+    pending = {"swarmscope.span_type": "pending"}
+    store.insert_requests([
+        request(span(trace_id=first), span(trace_id=first), span(trace_id=second)).SerializeToString(),
+        # Two open-span records; the first one's span has since ended, the second is still open.
+        request(span(trace_id=second, parent=closed_id, attrs=pending),
+                span(trace_id=second, parent=open_id, attrs=pending)).SerializeToString(),
+        request(span(trace_id=second, span_id=closed_id)).SerializeToString(),
+    ])
+    assert stats(store) == {"spans": 4, "traces": 2, "pending_spans": 2, "open_spans": 1}
