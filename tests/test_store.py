@@ -30,6 +30,13 @@ def test_retention_sets_every_ttl(store):
         store.set_retention(0)
 
 
+def test_spans_merge_less_eagerly_than_the_default(store):
+    # m009: fewer rewrites of each span (see the migration); retention changes must not drop it.
+    store.set_retention(7)
+    ddl = store.scalar("SHOW CREATE TABLE spans")
+    assert "merge_selector_base = 10" in ddl and "min_bytes_for_wide_part = 134217728" in ddl
+
+
 def test_bad_urls_and_database_names_are_refused():
     with pytest.raises(ValueError, match="store URL"):
         Store("postgres://localhost/x")
