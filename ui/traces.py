@@ -171,7 +171,7 @@ def get_trace(store: Store, trace_id: str) -> list[dict[str, Any]] | None:
     return spans
 
 
-# One query, not four: each query pays its own planning (~2 ms embedded), and clients poll this.
+# One query, not four: clients poll this, and each query pays its own round trip and planning.
 # Span rows as stored: a re-sent span counts twice until the background merge folds it. Exact
 # (FINAL) counting reads every key: ~25 ms per 150k spans, seconds on a large store.
 STATS = f"""
