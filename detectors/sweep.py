@@ -10,14 +10,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from swarmscope.schema.open_spans import unfinished
 from swarmscope.schema.params import in_list, list_param
 
 from .config import DetectorConfig
 
-# The open spans: a pending record (latest heartbeat wins) and no finished record with the same
-# (TraceId, SpanId). The finished side is narrowed to the time range and the ids of the pending side, so
-# its set stays as small as the pending records themselves. Ids are compared as one 64-bit hash of the
-# pair: ~40% cheaper than string tuples, and a false match needs a 64-bit collision between two spans.
+# The open spans (schema/open_spans.py) seen within the horizon.
 OPEN_SPANS_SQL = """
 WITH fromUnixTimestamp64Milli({horizon_ms:Int64}) AS horizon
 SELECT TraceId, SpanId, ParentSpanId, SpanName, ServiceName,
@@ -30,12 +28,7 @@ SELECT TraceId, SpanId, ParentSpanId, SpanName, ServiceName,
     InputHash
 FROM pending_spans FINAL
 WHERE LastSeen >= horizon AND ({only})
-  AND cityHash64(TraceId, SpanId) NOT IN (
-    SELECT cityHash64(TraceId, SpanId) FROM spans
-    WHERE Timestamp >= (SELECT min(StartTime) FROM pending_spans WHERE LastSeen >= horizon AND ({only}))
-      AND cityHash64(TraceId, SpanId) IN (
-        SELECT cityHash64(TraceId, SpanId) FROM pending_spans WHERE LastSeen >= horizon AND ({only})))
-"""
+  AND """ + unfinished("LastSeen >= horizon AND ({only})") + "\n"
 
 
 def fetch_open_spans(

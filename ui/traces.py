@@ -8,21 +8,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from swarmscope.schema.open_spans import unfinished
 from swarmscope.schema.params import in_list, list_param
 from swarmscope.schema.store import Store
 
 from .params import iso
 
-# A span is open while it has a pending record and no finished one. A pending record starts when its
-# span does, so finished spans are looked up from the oldest pending start on (the primary key's time
-# prefix skips older data), and matched as (TraceId, SpanId) hashes, as the detectors do: 4x faster on
-# 1M spans with 10k open, and a false match needs a 64-bit collision between two spans.
-ALL_OPEN_SPAN_KEYS = """
+# Every open span's ids (schema/open_spans.py).
+ALL_OPEN_SPAN_KEYS = f"""
 SELECT TraceId, SpanId FROM pending_spans FINAL
-WHERE cityHash64(TraceId, SpanId) NOT IN (
-    SELECT cityHash64(TraceId, SpanId) FROM spans
-    WHERE Timestamp >= (SELECT min(StartTime) FROM pending_spans)
-      AND cityHash64(TraceId, SpanId) IN (SELECT cityHash64(TraceId, SpanId) FROM pending_spans))
+WHERE {unfinished()}
 """
 OPEN_SPANS = f"""
 SELECT * FROM pending_spans FINAL
