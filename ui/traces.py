@@ -19,10 +19,11 @@ ALL_OPEN_SPAN_KEYS = f"""
 SELECT TraceId, SpanId FROM pending_spans FINAL
 WHERE {unfinished()}
 """
+_OF_TRACES = f"TraceId IN {in_list('ids')}"
+# The open spans of the traces bound as `ids`.
 OPEN_SPANS = f"""
 SELECT * FROM pending_spans FINAL
-WHERE TraceId IN {in_list("ids")}
-  AND (TraceId, SpanId) NOT IN (SELECT TraceId, SpanId FROM spans WHERE TraceId IN {in_list("ids")})
+WHERE {_OF_TRACES} AND {unfinished(_OF_TRACES)}
 """
 
 
