@@ -32,10 +32,8 @@ TABLES = {
 }
 
 
-def _value(**kwargs) -> KeyValue:
-    key, = kwargs
-    raw = kwargs[key]
-    return KeyValue(key=key, value=raw)
+def _value(key: str, value: AnyValue) -> KeyValue:
+    return KeyValue(key=key, value=value)
 
 
 def varied_request() -> ExportTraceServiceRequest:
@@ -49,17 +47,17 @@ def varied_request() -> ExportTraceServiceRequest:
     })
     oi.status.message = "request timed out"
     oi.attributes.extend([
-        _value(blob=AnyValue(bytes_value=b"\x00\xffbin")),
-        _value(flags=AnyValue(array_value=ArrayValue(values=[
+        _value("blob", AnyValue(bytes_value=b"\x00\xffbin")),
+        _value("flags", AnyValue(array_value=ArrayValue(values=[
             AnyValue(string_value="a"), AnyValue(int_value=2), AnyValue(bool_value=True),
             AnyValue(double_value=1.5)]))),
-        _value(whole=AnyValue(double_value=3.0)),
-        _value(empty=AnyValue()),
+        _value("whole", AnyValue(double_value=3.0)),
+        _value("empty", AnyValue()),
     ])
     oi.events.add(time_unix_nano=oi.start_time_unix_nano + 5, name="retry").attributes.extend(
-        [_value(n=AnyValue(int_value=1))])
+        [_value("n", AnyValue(int_value=1))])
     link = oi.links.add(trace_id=bytes(range(16)), span_id=bytes(range(8)), trace_state="k=v")
-    link.attributes.extend([_value(why=AnyValue(string_value="follows"))])
+    link.attributes.extend([_value("why", AnyValue(string_value="follows"))])
     traceloop = span(trace, parent=oi.span_id, name="tool", attrs={
         "traceloop.span.kind": "tool", "traceloop.entity.name": "grep", "a2a.task.state": "Working"})
     waiting = span(trace, parent=bytes(8), name="wait", attrs={
@@ -73,7 +71,7 @@ def varied_request() -> ExportTraceServiceRequest:
     bad_ids = [span(trace_id=bytes(16)), span(span_id=b"short"), span(trace_id=b"")]
     req = request(oi, traceloop, waiting, pending, logfire, *bad_ids, service="parity")
     resource = req.resource_spans[0]
-    resource.resource.attributes.extend([_value(**{"swarmscope.run.id": AnyValue(string_value="run-9")})])
+    resource.resource.attributes.extend([_value("swarmscope.run.id", AnyValue(string_value="run-9"))])
     resource.scope_spans[0].scope.name, resource.scope_spans[0].scope.version = "lib", "1.0"
     for s in resource.scope_spans[0].spans:
         s.kind = Span.SPAN_KIND_CLIENT
