@@ -15,17 +15,10 @@ import json
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from swarmscope.schema.normalize import STREAM_COLUMNS
+from swarmscope.schema.normalize import OPENINFERENCE_OPERATIONS, SPAN_KINDS, STATUS_CODES, STREAM_COLUMNS
 from swarmscope.schema.sql import MAX_ATTRIBUTE_BYTES
 
 COLUMN_NAMES = [name.strip("`") for name, _ in STREAM_COLUMNS]
-KINDS = ["Unspecified", "Internal", "Server", "Client", "Producer", "Consumer"]
-STATUS = ["Unset", "Ok", "Error"]
-OPENINFERENCE_KINDS = {
-    "AGENT": "invoke_agent", "TOOL": "execute_tool", "LLM": "chat", "CHAIN": "chain",
-    "RETRIEVER": "retrieval", "EMBEDDING": "embeddings", "RERANKER": "rerank", "GUARDRAIL": "guardrail",
-    "EVALUATOR": "evaluate",
-}
 
 
 def scalar_text(v: Any, which: str | None) -> str:
@@ -90,7 +83,7 @@ def operation(a: dict[str, str]) -> str:
     if op := a.get("gen_ai.operation.name"):
         return op
     if kind := a.get("openinference.span.kind"):
-        return OPENINFERENCE_KINDS.get(kind.upper(), kind.lower())
+        return OPENINFERENCE_OPERATIONS.get(kind.upper(), kind.lower())
     traceloop = a.get("traceloop.span.kind")
     if traceloop in ("agent", "tool"):
         return "invoke_agent" if traceloop == "agent" else "execute_tool"
@@ -102,6 +95,11 @@ def operation(a: dict[str, str]) -> str:
 def validation(text: str) -> bool | None:
     text = text.lower()
     return True if text in ("true", "1") else False if text in ("false", "0") else None
+
+
+def enum_name(names: list[str], value: int) -> str:
+    """An OTLP enum's name, '' out of range (as ClickHouse's array subscript gives)."""
+    return names[value] if 0 <= value < len(names) else ""
 
 
 def hex_id(raw: bytes) -> str:
@@ -170,10 +168,10 @@ def rows_of(request: ExportTraceServiceRequest) -> list[list[Any]]:
                 message = span.status.message
                 rows.append([
                     start, span.trace_id.hex(), span_id, parent_id, span.trace_state, span.name,
-                    KINDS[span.kind] if 0 <= span.kind < len(KINDS) else "",
+                    enum_name(SPAN_KINDS, span.kind),
                     r.get("service.name", ""), r, ss.scope.name, ss.scope.version, a,
                     end - start if end > start else 0,
-                    STATUS[span.status.code] if 0 <= span.status.code < len(STATUS) else "", message,
+                    enum_name(STATUS_CODES, span.status.code), message,
                     [e.time_unix_nano for e in span.events], [e.name for e in span.events],
                     [attributes(e.attributes) for e in span.events],
                     [link.trace_id.hex() for link in span.links],

@@ -10,15 +10,29 @@ from .sql import attributes_map, first_of
 
 ATTRS_MAP = "Map(LowCardinality(String), String)"
 
+# OTLP enum values (index = wire value) and OpenInference span kinds as Operation names; the baseline's
+# Python rows (bench/python_rows.py) read the same tables.
+SPAN_KINDS = ["Unspecified", "Internal", "Server", "Client", "Producer", "Consumer"]
+STATUS_CODES = ["Unset", "Ok", "Error"]
+OPENINFERENCE_OPERATIONS = {
+    "AGENT": "invoke_agent", "TOOL": "execute_tool", "LLM": "chat", "CHAIN": "chain",
+    "RETRIEVER": "retrieval", "EMBEDDING": "embeddings", "RERANKER": "rerank", "GUARDRAIL": "guardrail",
+    "EVALUATOR": "evaluate",
+}
+
+
+def _sql_strings(values) -> str:
+    return "[" + ", ".join(f"'{v}'" for v in values) + "]"
+
+
 # (column, type, expression over the span's SpanAttributes `a` and ResourceAttributes `r`).
 # One list renders the stream's SELECT and the columns of spans and pending_spans alike.
 DERIVED: list[tuple[str, str, str]] = [
     ("Operation", "LowCardinality(String)",
      "multiIf(a['gen_ai.operation.name'] != '', a['gen_ai.operation.name'], "
      "a['openinference.span.kind'] != '', transform(upper(a['openinference.span.kind']), "
-     "['AGENT', 'TOOL', 'LLM', 'CHAIN', 'RETRIEVER', 'EMBEDDING', 'RERANKER', 'GUARDRAIL', 'EVALUATOR'], "
-     "['invoke_agent', 'execute_tool', 'chat', 'chain', 'retrieval', 'embeddings', 'rerank', 'guardrail', "
-     "'evaluate'], lower(a['openinference.span.kind'])), "
+     f"{_sql_strings(OPENINFERENCE_OPERATIONS)}, {_sql_strings(OPENINFERENCE_OPERATIONS.values())}, "
+     "lower(a['openinference.span.kind'])), "
      "a['traceloop.span.kind'] IN ('agent', 'tool'), "
      "if(a['traceloop.span.kind'] = 'agent', 'invoke_agent', 'execute_tool'), "
      "a['swarmscope.wait.for'] != '' OR a['swarmscope.wait.task_id'] != '' "
@@ -128,14 +142,14 @@ SELECT
         AS ParentSpanId,
     trace_state AS TraceState,
     name AS SpanName,
-    ['Unspecified', 'Internal', 'Server', 'Client', 'Producer', 'Consumer'][kind + 1] AS SpanKind,
+    {_sql_strings(SPAN_KINDS)}[kind + 1] AS SpanKind,
     r['service.name'] AS ServiceName,
     r AS ResourceAttributes,
     scope_name AS ScopeName,
     scope_version AS ScopeVersion,
     a AS SpanAttributes,
     if(end_ns > start_ns, end_ns - start_ns, 0) AS Duration,
-    ['Unset', 'Ok', 'Error'][status_code + 1] AS StatusCode,
+    {_sql_strings(STATUS_CODES)}[status_code + 1] AS StatusCode,
     status_message AS StatusMessage,
     events_time AS `Events.Timestamp`,
     events_name AS `Events.Name`,

@@ -3,6 +3,7 @@ and a real `swarmscope serve` subprocess on free ports."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import socket
@@ -35,15 +36,24 @@ def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("chdb")
 
 
-@pytest.fixture
-def store(chdb_dir: Path):
+@contextlib.contextmanager
+def fresh_store(chdb_dir: Path) -> Iterator:
+    """A migrated store in a database of its own on the shared engine, dropped afterwards."""
     from swarmscope.schema.store import Store, embedded_url
 
     s = Store(embedded_url(chdb_dir), database=f"t_{uuid.uuid4().hex[:12]}")
     s.migrate()
-    yield s
-    s.command(f"DROP DATABASE IF EXISTS {s.database}")
-    s.close()
+    try:
+        yield s
+    finally:
+        s.command(f"DROP DATABASE IF EXISTS {s.database}")
+        s.close()
+
+
+@pytest.fixture
+def store(chdb_dir: Path):
+    with fresh_store(chdb_dir) as s:
+        yield s
 
 
 @dataclass

@@ -4,10 +4,10 @@ fill every table exactly as the flattening SELECT does, so the benchmark's ratio
 from __future__ import annotations
 
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
+from conftest import fresh_store
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
@@ -79,14 +79,10 @@ def varied_request() -> ExportTraceServiceRequest:
 
 
 @pytest.fixture
-def twin(chdb_dir: Path, store):
-    from swarmscope.schema.store import Store, embedded_url
-
-    other = Store(embedded_url(chdb_dir), database=f"t_{uuid.uuid4().hex[:12]}")
-    other.migrate()
-    yield other
-    other.command(f"DROP DATABASE IF EXISTS {other.database}")
-    other.close()
+def twin(chdb_dir: Path):
+    """A second store for the baseline's rows."""
+    with fresh_store(chdb_dir) as other:
+        yield other
 
 
 def test_python_rows_fill_the_same_tables(store, twin) -> None:
