@@ -58,6 +58,7 @@ class BoundedBatchProcessor(SpanProcessor):
         max_queue_size: int = 2048,
         max_batch_size: int = 512,
         schedule_delay: float = 1.0,
+        first_backoff: float = 0.5,
         max_backoff: float = 30.0,
         shutdown_exporter: bool = True,
         name: str = "spans",
@@ -70,6 +71,7 @@ class BoundedBatchProcessor(SpanProcessor):
         self._max_queue = max_queue_size
         self._max_batch = max_batch_size
         self._delay = schedule_delay
+        self._first_backoff = first_backoff
         self._max_backoff = max_backoff
         self._shutdown_exporter = shutdown_exporter
         self._failures = 0
@@ -171,7 +173,8 @@ class BoundedBatchProcessor(SpanProcessor):
             self._failures = 0
             return True
         self._failures += 1
-        self._retry_at = time.monotonic() + min(self._max_backoff, 0.5 * 2 ** (self._failures - 1))
+        backoff = min(self._max_backoff, self._first_backoff * 2 ** (self._failures - 1))
+        self._retry_at = time.monotonic() + backoff
         self._drop(len(batch), "export failed")
         return False
 

@@ -139,22 +139,27 @@ def _end_spans(processor, n: int) -> None:
 
 def test_a_failing_exporter_is_backed_off_counted_and_warned_about_once(caplog):
     exporter = FailingExporter()
-    processor = BoundedBatchProcessor(exporter, max_queue_size=10**4, max_batch_size=100, schedule_delay=0.01)
+    # No timer wake-ups (an hour's delay): only a full batch or a flush starts an export, so the test
+    # does not depend on how fast this host ends spans. A 2 s first backoff outlasts ending 1000 spans.
+    processor = BoundedBatchProcessor(
+        exporter, max_queue_size=10**4, max_batch_size=100, schedule_delay=3600, first_backoff=2.0
+    )
     with caplog.at_level(logging.WARNING, logger="swarmscope"):
-        _end_spans(processor, 100)
+        _end_spans(processor, 100)  # the 100th span wakes the worker: one batch, which fails
         assert not processor.force_flush(2000)
         assert exporter.calls == 1 and processor.dropped == 100
+        assert processor.backing_off
         _end_spans(processor, 1000)  # ten batches' worth, all inside the backoff window
         started = time.monotonic()
         assert not processor.force_flush(10_000)  # known down: no waiting on it
         flush_seconds = time.monotonic() - started
         assert exporter.calls == 1
         assert processor.queued == 1000
-        exporter.healthy = True  # the collector comes back: the queue goes out after the backoff
-        deadline = time.monotonic() + 10
-        while processor.exported < 1000 and time.monotonic() < deadline:
+        exporter.healthy = True  # the collector comes back: once the backoff ends, the queue goes out
+        while processor.backing_off:
             time.sleep(0.02)
-    assert processor.exported == 1000 and processor.dropped == 100
+        assert processor.force_flush(10_000)
+    assert processor.exported == 1000 and processor.dropped == 100 and processor.queued == 0
     assert flush_seconds < 1  # generous; it must not wait for the 10 s it was allowed
     warnings = [r for r in caplog.records if r.name == "swarmscope"]
     assert len(warnings) == 1 and "dropping" in warnings[0].getMessage()
