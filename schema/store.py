@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 import pkgutil
 import re
 import threading
@@ -74,6 +75,14 @@ SEGMENT_INSERT_SETTINGS = {
 # overlapped a burst had cost it ~30% of its throughput); under sustained overload parts pile up until
 # ClickHouse delays inserts, which reaches clients as 429s.
 EMBEDDED_ENGINE_OPTIONS = {"os_threads_nice_value_merge_mutate": 10}
+
+# chDB's jemalloc gives freed pages back to the kernel 5 s after use (ClickHouse's `dirty_decay_ms:5000`).
+# Agent swarms send in bursts seconds apart, so each burst faulted its insert memory back in: ~100k
+# pages a 300-request burst at ~3 us a page on this class of VM, ~10% of ingest CPU. Kept 30 s, a short
+# lull reuses them. One arena instead of one per CPU lets any thread reuse what another freed, which
+# keeps the peak under overload where it was (docs/ingest.md, "Allocator"). jemalloc reads this once,
+# when chDB loads; a JE_MALLOC_CONF set by the user wins.
+EMBEDDED_ALLOCATOR_CONF = "percpu_arena:disabled,narenas:1,dirty_decay_ms:30000"
 
 
 @dataclass(frozen=True)
@@ -149,8 +158,10 @@ class Store:
         self._clients: list[Client] = []
         self._lock = threading.Lock()
         self._segment_client: Client | None = None
-        if self.embedded and parsed.path:
-            Path(parsed.path).mkdir(parents=True, exist_ok=True)
+        if self.embedded:
+            os.environ.setdefault("JE_MALLOC_CONF", EMBEDDED_ALLOCATOR_CONF)
+            if parsed.path:
+                Path(parsed.path).mkdir(parents=True, exist_ok=True)
         bootstrap = self._connect(database=None)
         bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {database}")
 

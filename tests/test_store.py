@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 
 import pytest
 from swarmscope.schema.store import Store, discover_migrations, frame
@@ -51,6 +53,29 @@ def test_store_flag_splits_url_and_database():
     assert (url, database) == ("http://u:p@clickhouse:8123", "prod")
     url, database = store_url(argparse.Namespace(store="https://host:8443", data=None))
     assert (url, database) == ("https://host:8443", "swarmscope")
+
+
+_LOAD_EMBEDDED = """
+import os, sys
+from swarmscope.schema.store import Store
+assert "chdb" not in sys.modules  # jemalloc reads its options when chDB loads: they must be set first
+Store("chdb://" + sys.argv[1])
+assert "chdb" in sys.modules
+print(os.environ["JE_MALLOC_CONF"])
+"""
+
+
+@pytest.mark.parametrize("user_conf", [None, "dirty_decay_ms:1000"])
+def test_embedded_store_tunes_the_allocator_before_chdb_loads_unless_the_user_did(tmp_path, user_conf):
+    from swarmscope.schema.store import EMBEDDED_ALLOCATOR_CONF
+
+    env = {k: v for k, v in os.environ.items() if k != "JE_MALLOC_CONF"}
+    if user_conf:
+        env["JE_MALLOC_CONF"] = user_conf
+    out = subprocess.run([sys.executable, "-c", _LOAD_EMBEDDED, str(tmp_path / "db")], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == (user_conf or EMBEDDED_ALLOCATOR_CONF)
 
 
 @pytest.mark.parametrize("size", [0, 1, 127, 128, 300, 16384, 2_000_000])
