@@ -36,7 +36,7 @@ def default_wal(args: argparse.Namespace) -> str:
 def serve(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="swarmscope serve", description="Run the swarmscope backend.")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=4318, help="OTLP/HTTP, API and UI (default 4318)")
+    parser.add_argument("--port", type=int, default=4318, help="OTLP/HTTP and the JSON API (default 4318)")
     parser.add_argument("--grpc-port", type=int, default=4317, help="OTLP/gRPC (default 4317; 0 disables)")
     _store_args(parser)
     parser.add_argument("--api-key", help="require 'Authorization: Bearer KEY' for ingest and API")
@@ -94,7 +94,7 @@ def serve(argv: list[str]) -> int:
     )
     app = create_app(store, options)
     logging.getLogger("swarmscope").info(
-        "serving OTLP/HTTP, API and UI on http://%s:%d, OTLP/gRPC on %s, store %s", args.host, args.port,
+        "serving OTLP/HTTP and the API on http://%s:%d, OTLP/gRPC on %s, store %s", args.host, args.port,
         args.grpc_port or "off", url)
     # Bounded concurrency: past it uvicorn answers 503 instead of buffering more request bodies.
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", limit_concurrency=256,
