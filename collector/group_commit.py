@@ -29,9 +29,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from swarmscope.schema.store import frame
+from swarmscope.schema.framing import frame, split_frames, unframe
 
-from .wal import Segment, SegmentLog, split_frames
+from .otlp import reencoded
+from .wal import Segment, SegmentLog
 
 log = logging.getLogger("swarmscope.collector")
 
@@ -259,9 +260,9 @@ class GroupCommitter:
             self._wal.remove(segment)
 
     def _store_segments(self, batch: list[Segment]) -> None:
-        """Insert segments in one go; if the store refuses, retry them one by one, and within a refused
-        segment find the refused requests by halving and drop only those (they were acknowledged: the
-        log took them; upb's check makes this rare)."""
+        """Insert segments in one go; if the store refuses, retry them one by one. A refused segment is
+        retried re-encoded as upb read it (see otlp.reencoded), and within that the refused requests
+        are found by halving and dropped (they were acknowledged: the fuzz test says none are)."""
         try:
             self._normalize_files([segment.path for segment in batch])
             return
@@ -270,13 +271,13 @@ class GroupCommitter:
                 raise StoreUnavailable(str(exc)) from exc
             log.warning("normalizing segments %s failed (%s); retrying them %s",
                         ", ".join(s.path.name for s in batch), exc,
-                        "one by one" if len(batch) > 1 else "in halves")
+                        "one by one" if len(batch) > 1 else "re-encoded")
         if len(batch) > 1:
             for segment in batch:
                 self._store_segments([segment])
             return
         frames, _ = split_frames(batch[0].path.read_bytes())
-        self._insert_bisect(frames, batch[0])
+        self._insert_bisect([frame(reencoded(unframe(f))) for f in frames], batch[0])
 
     def _insert_bisect(self, frames: list[bytes], segment: Segment) -> None:
         try:

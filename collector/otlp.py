@@ -122,6 +122,20 @@ def parse_protobuf(body: bytes) -> ExportTraceServiceRequest:
         raise RequestError(400, f"malformed protobuf ExportTraceServiceRequest: {exc}") from exc
 
 
+def reencoded(payload: bytes) -> bytes:
+    """A request as upb read it, encoded again: no unknown fields, one member per oneof, shortest
+    varints. upb accepts protobuf that ClickHouse's parser refuses (a known field with another wire
+    type, which upb keeps as an unknown field; groups; a oneof set twice; padded varints), and
+    re-encoding it yields bytes ClickHouse reads. Checking for that on every request would cost
+    more than the gate itself (docs/ingest.md), so only a request the store refused is re-encoded."""
+    try:
+        request = ExportTraceServiceRequest.FromString(payload)
+    except DecodeError:
+        return payload  # not from this gate (an older log): the store decides
+    request.DiscardUnknownFields()
+    return request.SerializeToString()
+
+
 def _valid_ids(span) -> bool:
     trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
     return (

@@ -17,29 +17,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from swarmscope.schema.framing import split_frames
+
 SUFFIX = ".otlp"
-
-
-def split_frames(data: bytes) -> tuple[list[bytes], int]:
-    """The complete frames (prefix included) at the start of `data`, and how many bytes they cover.
-    A frame cut short (a write torn by a crash) ends the list."""
-    frames, pos, end = [], 0, len(data)
-    while pos < end:
-        size, shift, cursor = 0, 0, pos
-        while cursor < end and shift < 64:
-            byte = data[cursor]
-            cursor += 1
-            size |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                break
-        else:
-            break  # the length prefix itself is cut short
-        if cursor + size > end:
-            break
-        frames.append(data[pos:cursor + size])
-        pos = cursor + size
-    return frames, pos
 
 
 @dataclass

@@ -22,6 +22,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from . import migrations as migrations_pkg
+from .framing import frame
 from .normalize import STREAM_COLUMNS, flatten_select
 from .sql import OTLP_REQUEST_COLUMNS
 
@@ -107,17 +108,6 @@ def discover_migrations() -> list[Migration]:
     if len(set(versions)) != len(versions):
         raise RuntimeError(f"duplicate migration versions: {versions}")
     return found
-
-
-def frame(message: bytes) -> bytes:
-    """Varint length prefix + message: the length-delimited framing ClickHouse's Protobuf format reads."""
-    size = len(message)
-    prefix = bytearray()
-    while size >= 0x80:
-        prefix.append((size & 0x7F) | 0x80)
-        size >>= 7
-    prefix.append(size)
-    return bytes(prefix) + message
 
 
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")

@@ -6,8 +6,8 @@ import os
 
 import pytest
 from otlp_payloads import request, span
-from swarmscope.collector.wal import SegmentLog, split_frames
-from swarmscope.schema.store import frame
+from swarmscope.collector.wal import SegmentLog
+from swarmscope.schema.framing import frame, split_frames
 
 
 def test_split_frames_stops_at_a_torn_frame():
