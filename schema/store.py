@@ -225,8 +225,8 @@ class Store:
 
     # ---- schema ----------------------------------------------------------------------------
 
-    def migrate(self) -> list[str]:
-        """Apply migrations not applied yet; safe to run on every start and concurrently re-run."""
+    def migrate(self, upto: int | None = None) -> list[str]:
+        """Apply migrations not applied yet (up to version `upto`); safe to run on every start."""
         self.command(
             "CREATE TABLE IF NOT EXISTS schema_migrations (Version UInt32, Name String, "
             "AppliedAt DateTime DEFAULT now()) ENGINE = ReplacingMergeTree ORDER BY Version"
@@ -234,7 +234,7 @@ class Store:
         applied = {row["Version"] for row in self.rows("SELECT Version FROM schema_migrations")}
         done = []
         for migration in discover_migrations():
-            if migration.version in applied:
+            if migration.version in applied or (upto is not None and migration.version > upto):
                 continue
             for statement in migration.statements:
                 self.command(statement)

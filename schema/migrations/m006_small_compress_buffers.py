@@ -10,6 +10,7 @@ from __future__ import annotations
 VERSION = 6
 
 STATEMENTS = [
-    f"ALTER TABLE {table} MODIFY SETTING min_compress_block_size = 65536, max_compress_block_size = 262144"
-    for table in ("spans", "pending_spans")
+    "ALTER TABLE spans MODIFY SETTING min_compress_block_size = 65536, max_compress_block_size = 262144",
+    "ALTER TABLE pending_spans MODIFY SETTING min_compress_block_size = 65536,"
+    " max_compress_block_size = 262144",
 ]

@@ -13,6 +13,6 @@ from __future__ import annotations
 VERSION = 7
 
 STATEMENTS = [
-    f"ALTER TABLE {table} MODIFY SETTING min_bytes_for_wide_part = 134217728"
-    for table in ("spans", "pending_spans")
+    "ALTER TABLE spans MODIFY SETTING min_bytes_for_wide_part = 134217728",
+    "ALTER TABLE pending_spans MODIFY SETTING min_bytes_for_wide_part = 134217728",
 ]

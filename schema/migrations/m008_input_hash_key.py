@@ -13,7 +13,8 @@ from __future__ import annotations
 VERSION = 8
 
 STATEMENTS = [
-    f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS InputHash64 UInt64 "
-    "MATERIALIZED if(InputHash = '', 0, cityHash64(InputHash)) AFTER InputHash"
-    for table in ("spans", "pending_spans")
+    "ALTER TABLE spans ADD COLUMN IF NOT EXISTS InputHash64 UInt64"
+    " MATERIALIZED if(InputHash = '', 0, cityHash64(InputHash)) AFTER InputHash",
+    "ALTER TABLE pending_spans ADD COLUMN IF NOT EXISTS InputHash64 UInt64"
+    " MATERIALIZED if(InputHash = '', 0, cityHash64(InputHash)) AFTER InputHash",
 ]
