@@ -1,4 +1,4 @@
-"""Attribute names on the wire (DESIGN.md, "Wire conventions"). One place, so the SDK and its tests agree."""
+"""Attribute names on the wire (docs/sdk.md). One place, so the SDK and its tests agree."""
 
 OPERATION = "gen_ai.operation.name"
 OP_AGENT = "invoke_agent"
@@ -40,7 +40,7 @@ IDEMPOTENCY_KEY = "swarmscope.idempotency_key"
 CONTEXT_BUDGET = "swarmscope.context.budget_tokens"
 ERROR_TYPE = "error.type"
 
-# Pending spans (DESIGN.md, "Spans that have not ended yet").
+# Pending spans (docs/sdk.md, "Spans that have not ended yet").
 SPAN_TYPE = "swarmscope.span_type"
 PENDING_PARENT_ID = "swarmscope.pending_parent_id"
 HEARTBEAT_INTERVAL_MS = "swarmscope.heartbeat.interval_ms"

@@ -1,4 +1,4 @@
-"""Pending spans: make spans that have not ended yet visible (DESIGN.md, "Spans that have not ended yet").
+"""Pending spans: make spans that have not ended yet visible (docs/sdk.md, "Spans that have not ended yet").
 
 OpenTelemetry exports a span only when it ends, so a wait that never ends is never seen. This
 processor watches agent, tool and wait spans. One still open ``delay`` seconds after it started gets a
