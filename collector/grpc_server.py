@@ -6,6 +6,8 @@ bytes go to ClickHouse, exactly as over HTTP.
 
 from __future__ import annotations
 
+import hmac
+
 import grpc
 
 from .group_commit import CommitFailed, GroupCommitter, Overloaded
@@ -23,7 +25,8 @@ class TraceService:
     async def export(self, body: bytes, context: grpc.aio.ServicerContext) -> bytes:
         if self.api_key is not None:
             metadata = dict(context.invocation_metadata() or ())
-            if metadata.get("authorization") != f"Bearer {self.api_key}":
+            given = str(metadata.get("authorization", "")).encode()
+            if not hmac.compare_digest(given, f"Bearer {self.api_key}".encode()):  # constant time
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
         try:
             if len(body) > self.limits.max_decompressed_bytes:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import subprocess
 import sys
+import uuid
 
 import pytest
-from swarmscope.schema.store import Store, discover_migrations, frame
+from otlp_payloads import request, span
+from swarmscope.schema.framing import frame
+from swarmscope.schema.store import Store, discover_migrations, embedded_url
 
 
 def test_migrations_are_versioned_and_idempotent(store):
@@ -23,13 +28,79 @@ def test_migrations_are_versioned_and_idempotent(store):
     assert {"spans", "pending_spans", "traces", "tool_minutes", "otlp_ingest"} <= tables
 
 
+MERGE_TREE_TABLES = ("SELECT name, create_table_query FROM system.tables WHERE database = {db:String} "
+                     "AND engine LIKE '%MergeTree' AND name != 'schema_migrations'")
+
+
+def ttl_clauses(rows: list[dict]) -> dict[str, str]:
+    """Table -> the TTL clause of its definition ('' without one)."""
+    found = {r["name"]: re.search(r" TTL (.*?)(?: SETTINGS |$)", r["create_table_query"]) for r in rows}
+    return {name: match.group(1) if match else "" for name, match in found.items()}
+
+
 def test_retention_sets_every_ttl(store):
+    before = ttl_clauses(store.rows(MERGE_TREE_TABLES, {"db": store.database}))
+    assert all(ttl.endswith("toIntervalDay(30)") for ttl in before.values()), before
     store.set_retention(7)
-    for table in ("spans", "pending_spans", "traces", "tool_minutes", "findings"):
-        ddl = store.scalar(f"SHOW CREATE TABLE {table}")
-        assert "toIntervalDay(7)" in ddl, table
+    ttls = ttl_clauses(store.rows(MERGE_TREE_TABLES, {"db": store.database}))
+    assert {"spans", "pending_spans", "traces", "tool_minutes", "findings"} <= set(ttls)
+    assert all(ttl.endswith("toIntervalDay(7)") for ttl in ttls.values()), ttls
     with pytest.raises(ValueError):
         store.set_retention(0)
+
+
+_ROWS_OF = """
+import json, sys
+from swarmscope.schema.store import Store, embedded_url
+print(json.dumps(Store(embedded_url(sys.argv[1])).rows(sys.argv[2], {"db": "swarmscope"})))
+"""
+
+
+def test_serve_retention_days_flag_sets_every_ttl(server_factory, tmp_path):
+    srv = server_factory(data_dir=tmp_path / "data",
+                         extra_args=["--retention-days", "3", "--detect-interval", "0"])
+    srv.stop()
+    out = subprocess.run([sys.executable, "-c", _ROWS_OF, str(srv.data_dir), MERGE_TREE_TABLES],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    ttls = ttl_clauses(json.loads(out))
+    assert {"spans", "pending_spans", "traces", "tool_minutes", "findings"} <= set(ttls)
+    assert all(ttl.endswith("toIntervalDay(3)") for ttl in ttls.values()), ttls
+
+
+def test_server_path_sends_segment_bytes_and_migrate_sends_the_migrations(store, chdb_dir, tmp_path):
+    """What a ClickHouse server gets, run against the embedded engine: segment files go as bytes through
+    the client (not file()), and migrate() sends exactly the migrations' statements."""
+    trace_id = os.urandom(16)
+    paths = []
+    for i in range(2):
+        paths.append(tmp_path / f"{i}.otlp")
+        body = request(*(span(trace_id=trace_id) for _ in range(3))).SerializeToString()
+        paths[-1].write_bytes(frame(body))
+    store.embedded = False  # the server branch of insert_otlp_files
+    store.insert_otlp_files(paths)
+    assert store._segment_client is None  # never took the file() path
+    assert store.scalar("SELECT count() FROM spans WHERE TraceId = {t:String}", {"t": trace_id.hex()}) == 6
+
+    class Recording(Store):
+        sent: list[str] = []
+
+        def command(self, sql, parameters=None):
+            self.sent.append(sql)
+            return super().command(sql, parameters)
+
+    fresh = Recording(embedded_url(chdb_dir), database=f"r_{uuid.uuid4().hex[:12]}")
+    try:
+        fresh.migrate()
+        bookkeeping = ("CREATE TABLE IF NOT EXISTS schema_migrations", "INSERT INTO schema_migrations")
+        statements = [s for s in fresh.sent if not s.startswith(bookkeeping)]
+        assert statements == [s for m in discover_migrations() for s in m.statements]
+        recorded = sum(s.startswith(bookkeeping[1]) for s in fresh.sent)
+        assert recorded == len(discover_migrations())
+        fresh.sent.clear()
+        assert fresh.migrate() == [] and len(fresh.sent) == 1  # only the bookkeeping table's CREATE
+    finally:
+        fresh.command(f"DROP DATABASE IF EXISTS {fresh.database}")
+        fresh.close()
 
 
 def test_spans_merge_less_eagerly_than_the_default(store):
