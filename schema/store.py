@@ -30,59 +30,38 @@ DEFAULT_DATABASE = "swarmscope"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PROTO_SCHEMA = (Path(__file__).parent / "otlp.proto").read_text()
 
-# Settings for inserting length-delimited ExportTraceServiceRequest messages; the schema travels
-# with the insert, so this works the same embedded and against a server.
+# Inserting length-delimited ExportTraceServiceRequest messages; the schema travels with the insert, so
+# this works the same embedded and against a server.
 OTLP_INSERT_SETTINGS = {
     "format_schema": PROTO_SCHEMA,
     "format_schema_source": "string",
     "format_schema_message_name": "ExportTraceServiceRequest",
     "input_format_protobuf_oneof_presence": 1,
-    # Dedup happens in background merges and FINAL reads; merging inside each insert costs ~40%.
-    "optimize_on_insert": 0,
+    "optimize_on_insert": 0,  # dedup is left to merges and FINAL reads: cheaper inserts
 }
 
-# A log segment goes straight from its file into span_stream through the flattening SELECT: planned
-# once per insert (a materialized view re-plans its ~70 ms SELECT for every block), and parsed in blocks
-# of ~8 MiB, so memory follows the block, not the segment. Squashing the flat rows back into big blocks
-# keeps one part per table per segment.
+# A log segment goes from its file straight into span_stream through the flattening SELECT, planned
+# once per insert instead of once per block by a view (docs/ingest.md, "Segment insert settings").
 INSERT_SEGMENT = (
     f"INSERT INTO span_stream ({', '.join(name for name, _ in STREAM_COLUMNS)}) "
     + flatten_select("file({path:String}, Protobuf, {columns:String})")
 )
+# Each one measured in docs/ingest.md, "Segment insert settings".
 SEGMENT_INSERT_SETTINGS = {
     **OTLP_INSERT_SETTINGS,
-    # Parsed blocks bounded in bytes (~260 MiB peak per 24 MiB segment, ~750 unbounded). Not in rows:
-    # max_block_size also cuts ARRAY JOIN's output, and 16-span blocks cost ~35% more CPU.
-    "input_format_max_block_size_bytes": 8 * 1024 * 1024,
-    # A part writer holds a compression buffer per column stream (~90 for spans): 256 KiB instead of
-    # 1 MiB each keeps concurrent part writers ~100 MiB smaller, for the same LZ4 ratio.
-    "min_compress_block_size": 64 * 1024,
+    "input_format_max_block_size_bytes": 8 * 1024 * 1024,  # memory follows the block, not the segment
+    "min_compress_block_size": 64 * 1024,  # smaller buffers per column stream, same compression
     "max_compress_block_size": 256 * 1024,
-    # Every branch of the normalizing multiIfs is cheap and cannot throw, so evaluating all of them
-    # beats building masks for each: ~10% less CPU per segment, byte-identical rows.
-    "short_circuit_function_evaluation": "disable",
-    # The four views of span_stream are fed in parallel: with the files read in parallel too, one
-    # insert keeps both cores busy.
-    "parallel_view_processing": 1,
-    # Plan optimizations buy nothing on this straight pipeline (no joins, sorts or pushed-down
-    # filters) and cost ~120M instructions of planning per insert (callgrind: -13% of a small insert,
-    # -4% of a 24 MiB one); rows are identical.
-    "query_plan_enable_optimizations": 0,
+    "short_circuit_function_evaluation": "disable",  # every branch is cheap and cannot throw
+    "parallel_view_processing": 1,  # the four views of span_stream fed in parallel
+    "query_plan_enable_optimizations": 0,  # nothing to optimize on this pipeline; planning costs
 }
 
-
-# Startup options of the embedded engine. Background merges run at nice 10: during an ingest burst the
-# inserts that make spans queryable get the cores first and merges catch up right after (a merge that
-# overlapped a burst had cost it ~30% of its throughput); under sustained overload parts pile up until
-# ClickHouse delays inserts, which reaches clients as 429s.
+# Background merges at nice 10: an ingest burst gets the cores first, merges catch up after it.
 EMBEDDED_ENGINE_OPTIONS = {"os_threads_nice_value_merge_mutate": 10}
 
-# chDB's jemalloc gives freed pages back to the kernel 5 s after use (ClickHouse's `dirty_decay_ms:5000`).
-# Agent swarms send in bursts seconds apart, so each burst faulted its insert memory back in: ~100k
-# pages a 300-request burst at ~3 us a page on this class of VM, ~10% of ingest CPU. Kept 30 s, a short
-# lull reuses them. One arena instead of one per CPU lets any thread reuse what another freed, which
-# keeps the peak under overload where it was (docs/ingest.md, "Allocator"). jemalloc reads this once,
-# when chDB loads; a JE_MALLOC_CONF set by the user wins.
+# Freed pages kept 30 s in one arena, so bursts seconds apart reuse them (docs/ingest.md, "Allocator").
+# jemalloc reads this once, when chDB loads; a JE_MALLOC_CONF set by the user wins.
 EMBEDDED_ALLOCATOR_CONF = "percpu_arena:disabled,narenas:1,dirty_decay_ms:30000"
 
 
@@ -208,8 +187,7 @@ class Store:
             self.insert_otlp(b"".join(Path(p).read_bytes() for p in paths))
             return
         if self._segment_client is None:
-            # The chDB backend applies per-call settings as a SET and a restore each (~10 ms per
-            # insert): this client carries them in its session instead.
+            # Session settings: per-call settings cost a SET and a restore each on chDB.
             client = self._connect(self.database)
             for name, value in SEGMENT_INSERT_SETTINGS.items():
                 client.command(f"SET {name} = {{value:String}}", parameters={"value": str(value)})

@@ -86,7 +86,6 @@ def _signature(fn: Callable) -> inspect.Signature | None:
 class _SpanScope:
     """One span for the duration of a ``with`` block; one instance per block (decorators copy it)."""
 
-    operation: str = ""
     span: trace.Span
 
     def _name(self) -> str:
@@ -209,8 +208,6 @@ class agent(_SpanScope):  # noqa: N801 - reads as a verb phrase: `with agent("co
     content capture on). Exiting normally means the task completed unless ``set_task_status`` said
     otherwise; an exception marks the span Error with ``error.type`` and re-raises.
     """
-
-    operation = c.OP_AGENT
 
     def __init__(
         self,
@@ -368,8 +365,6 @@ class tool(_SpanScope):  # noqa: N801
     given to ``set_result``. As a decorator it records the call's arguments and return value itself.
     """
 
-    operation = c.OP_TOOL
-
     def __init__(
         self,
         name: str,
@@ -444,8 +439,6 @@ class wait_for(_SpanScope):  # noqa: N801
     With ``timeout`` (seconds) the wait is bounded: ``result``, ``get``, ``wait_event`` and the async
     ``wait`` block at most until the deadline, then mark the span timed out and raise ``WaitTimeout``.
     """
-
-    operation = c.OP_WAIT
 
     def __init__(
         self,
