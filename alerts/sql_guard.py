@@ -28,12 +28,13 @@ FORBIDDEN_FUNCTIONS = frozenset(name.lower() for name in {
     "view", "merge", "filesystem",
 })
 
+# In this order: once a session is read-only it cannot change settings, so readonly comes last.
 RUN_SETTINGS = {
-    "readonly": 1,
     "max_execution_time": 10,
     "max_memory_usage": 512 * 1024 * 1024,
     "max_result_rows": 1000,
     "result_overflow_mode": "break",
+    "readonly": 1,
 }
 
 _TOKEN = re.compile(
