@@ -8,6 +8,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from fastapi import FastAPI
+from swarmscope.alerts import api as alerts_api
+from swarmscope.alerts import evaluator as alert_evaluator
+from swarmscope.alerts.rules import load_rules
 from swarmscope.collector import http as otlp_http
 from swarmscope.collector.group_commit import GroupCommitter
 from swarmscope.collector.grpc_server import TraceService, start_grpc
@@ -68,9 +71,13 @@ def create_app(store: Store, options: ServeOptions | None = None) -> FastAPI:
             service = TraceService(app.state.committer, options.limits, options.api_key)
             grpc_server = await start_grpc(service, options.host, options.grpc_port)
         detection = _start_detection(store, app.state.detector_config, options.detect_interval)
+        app.state.detection = detection
+        alerting = alert_evaluator.EvaluationLoop(app.state.alerts).start() if app.state.alerts else None
         try:
             yield
         finally:
+            if alerting is not None:
+                alerting.stop()
             if grpc_server is not None:
                 await grpc_server.stop(grace=5)
             await app.state.committer.stop()  # everything acknowledged is committed first
@@ -82,6 +89,8 @@ def create_app(store: Store, options: ServeOptions | None = None) -> FastAPI:
     app.state.store = store
     app.state.limits = options.limits
     app.state.detector_config = load_config(options.detect_config)  # the loop and the API share it
+    alert_config = load_rules(options.detect_config)  # the same file: [[alerts]] and [alerting]
+    app.state.alerts = alert_evaluator.build(store, alert_config) if alert_config.rules else None
     app.state.committer = GroupCommitter(
         SegmentLog(options.wal_dir, fsync=options.wal_fsync),
         store.insert_otlp_files, store.insert_otlp, store.ping,
@@ -90,6 +99,7 @@ def create_app(store: Store, options: ServeOptions | None = None) -> FastAPI:
     app.include_router(otlp_http.router)
     app.include_router(api.router)
     app.include_router(api_detectors.router)
+    app.include_router(alerts_api.router)
     if options.api_key:
         app.add_middleware(BearerAuth, api_key=options.api_key)
     return app

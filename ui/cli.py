@@ -69,10 +69,12 @@ def serve(argv: list[str]) -> int:
               file=sys.stderr)
         return 2
 
+    from swarmscope.alerts.rules import load_rules
     from swarmscope.detectors.config import ConfigError, load_config
 
     try:
         load_config(args.detect_config)  # fail now, with a clear message, not inside the server's startup
+        load_rules(args.detect_config)
     except (ConfigError, OSError) as exc:
         print(f"swarmscope serve: bad --detect-config: {exc}", file=sys.stderr)
         return 2
@@ -105,15 +107,21 @@ def serve(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"serve": serve, "detect": _detect}
+    commands = {"serve": serve, "detect": _detect, "alerts": _alerts}
     if not argv or argv[0] not in commands:
-        print("usage: swarmscope {serve,detect} [options]  (swarmscope serve --help)", file=sys.stderr)
+        print("usage: swarmscope {serve,detect,alerts} [options]  (swarmscope serve --help)", file=sys.stderr)
         return 2
     return commands[argv[0]](argv[1:]) or 0
 
 
 def _detect(argv: list[str]) -> int:
     from swarmscope.detectors import cli
+
+    return cli.main(argv)
+
+
+def _alerts(argv: list[str]) -> int:
+    from swarmscope.alerts import cli
 
     return cli.main(argv)
 
