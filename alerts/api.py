@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import choose_encoder
 
 from . import store as alert_store
 from .metrics import registry_for
@@ -18,7 +18,9 @@ def metrics(request: Request) -> Response:
     registry = getattr(state, "metrics_registry", None)
     if registry is None:
         registry = state.metrics_registry = registry_for(state)
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    # The format the scraper asks for (Accept): Prometheus text 0.0.4 by default, or OpenMetrics.
+    encode, content_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encode(registry), headers={"Content-Type": content_type})
 
 
 @router.get("/api/alerts", tags=["alerts"])
