@@ -23,7 +23,7 @@ from .state import ERROR, FIRING, NODATA, OK, Instance
 
 def _check(args: argparse.Namespace) -> int:
     from swarmscope.detectors.cli import _store as open_store
-    from swarmscope.detectors.util import now_ms
+    from swarmscope.schema.times import now_ms
 
     from .conditions import Conditions
 
@@ -64,7 +64,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _test(args: argparse.Namespace) -> int:
-    from swarmscope.detectors.util import now_ms
+    from swarmscope.schema.times import now_ms
 
     config = load_rules(args.config)
     rule = config.rule(args.name)

@@ -9,7 +9,7 @@ from typing import Any
 
 from swarmscope.detectors.model import SEVERITIES
 from swarmscope.schema.open_spans import unfinished
-from swarmscope.schema.params import in_list, list_param
+from swarmscope.schema.params import fill, in_list, list_param
 
 from .rules import Rule
 from .sql_guard import RUN_SETTINGS
@@ -40,23 +40,23 @@ LIMIT 1000
 OPEN_RUNS_FILTER = """LastSeen >= fromUnixTimestamp64Milli({horizon_ms:Int64})
   AND StartTime <= fromUnixTimestamp64Milli({now_ms:Int64})
   AND ({service:String} = '' OR ServiceName = {service:String})"""
-OPEN_RUNS_SQL = f"""
+OPEN_RUNS_SQL = fill("""
 SELECT if(RunId != '', RunId, TraceId) AS run, groupUniqArray(TraceId) AS trace_ids,
     count() AS open_spans, toUnixTimestamp64Milli(max(StartTime)) AS last_start_ms
 FROM pending_spans FINAL
-WHERE {OPEN_RUNS_FILTER} AND {unfinished(OPEN_RUNS_FILTER)}
+WHERE {open_runs} AND {unfinished}
 GROUP BY run
-"""
+""", open_runs=OPEN_RUNS_FILTER, unfinished=unfinished(OPEN_RUNS_FILTER))
 # Progress of those runs: the newest span that started or ended (finished spans), up to now.
-RUN_PROGRESS_SQL = f"""
+RUN_PROGRESS_SQL = fill("""
 SELECT if(RunId != '', RunId, TraceId) AS run,
-    max(least(toUnixTimestamp64Milli(Timestamp) + intDiv(Duration, 1000000), {{now_ms:Int64}})) AS last_ms
+    max(least(toUnixTimestamp64Milli(Timestamp) + intDiv(Duration, 1000000), {now_ms:Int64})) AS last_ms
 FROM spans
-WHERE Timestamp >= fromUnixTimestamp64Milli({{horizon_ms:Int64}})
-  AND Timestamp <= fromUnixTimestamp64Milli({{now_ms:Int64}})
-  AND (RunId IN {in_list('runs')} OR TraceId IN {in_list('traces')})
+WHERE Timestamp >= fromUnixTimestamp64Milli({horizon_ms:Int64})
+  AND Timestamp <= fromUnixTimestamp64Milli({now_ms:Int64})
+  AND (RunId IN {runs} OR TraceId IN {traces})
 GROUP BY run
-"""
+""", runs=in_list("runs"), traces=in_list("traces"))
 STUCK_HORIZON_MS = 86_400_000  # open spans not seen for a day are not tracked (as the detectors do)
 
 # Measures for `rate` and `drift`: per entity (tool or agent), the value and how many samples it rests
@@ -89,11 +89,11 @@ GROUP BY AgentId"""
 
 
 def _tools(value: str) -> str:
-    return _TOOL_MINUTES.replace("{value}", value)
+    return fill(_TOOL_MINUTES, value=value)
 
 
 def _agents(value: str, only: str = "Operation = 'invoke_agent'") -> str:
-    return _AGENT_SPANS.replace("{value}", value).replace("{only}", only)
+    return fill(_AGENT_SPANS, value=value, only=only)
 
 
 MEASURE_SQL: dict[str, str] = {
@@ -111,7 +111,7 @@ _COMPARE = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def fill(template: str, values: dict[str, Any]) -> str:
+def fill_template(template: str, values: dict[str, Any]) -> str:
     """`{name}` placeholders from values (plain substitution: no attribute access, no format specs;
     a value is never expanded again, whatever it contains)."""
     return _PLACEHOLDER.sub(lambda m: str(values.get(m.group(1), m.group())), template)
@@ -140,7 +140,7 @@ class Conditions:
                 link: str = "") -> Sample:
         all_labels = {"alertname": rule.name, **rule.labels, **{k: v for k, v in labels.items() if v != ""}}
         context = {**values, **all_labels, "value": "" if value is None else f"{value:.4g}"}
-        annotations = {k: fill(v, context) for k, v in rule.annotations.items()}
+        annotations = {k: fill_template(v, context) for k, v in rule.annotations.items()}
         if "summary" not in annotations and values.get("summary"):
             annotations["summary"] = str(values["summary"])
         return Sample(all_labels, value, annotations, link)

@@ -16,6 +16,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from swarmscope.schema.times import now_ms
+
 from . import store as alert_store
 from .conditions import Conditions
 from .notify import Delivery, Notification, Notifier, fingerprint
@@ -39,10 +41,6 @@ log = logging.getLogger("swarmscope.alerts")
 RESOLVED_SHOWN_MS = 3_600_000  # a resolved instance stays listed (and in memory) this long
 
 
-def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 @dataclass
 class RuleHealth:
     health: str = OK  # ok | nodata | error
@@ -53,7 +51,7 @@ class RuleHealth:
 
 class Evaluator:
     def __init__(self, store, config: AlertConfig, notifier: Notifier | None = None,
-                 clock: Callable[[], int] = wall_clock_ms) -> None:
+                 clock: Callable[[], int] = now_ms) -> None:
         self.store = store
         self.config = config
         self.clock = clock
@@ -220,7 +218,7 @@ class EvaluationLoop:
         self.evaluator.close()
 
 
-def build(store, config: AlertConfig, clock: Callable[[], int] = wall_clock_ms,
+def build(store, config: AlertConfig, clock: Callable[[], int] = now_ms,
           **notifier_options) -> Evaluator:
     """An evaluator whose notifier logs every delivery attempt to the store."""
     evaluator = Evaluator(store, config, clock=clock)

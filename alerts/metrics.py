@@ -21,18 +21,19 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 from swarmscope.detectors.model import KINDS, SEVERITIES
 from swarmscope.schema.open_spans import unfinished
+from swarmscope.schema.params import fill
 
 from .state import ERROR, NODATA, OK, STATES
 
 OPEN_FILTER = "LastSeen >= now64(3) - toIntervalDay(1)"
 # Open spans and waits, runs with open spans, and runs held by a live condition: one query per scrape.
-STORE_SQL = f"""
+STORE_SQL = fill("""
 SELECT
     (SELECT tuple(count(), countIf(Operation = 'wait'), uniqExact(if(RunId != '', RunId, TraceId)))
-     FROM pending_spans FINAL WHERE {OPEN_FILTER} AND {unfinished(OPEN_FILTER)}) AS open,
+     FROM pending_spans FINAL WHERE {recent} AND {unfinished}) AS open,
     (SELECT uniqExact(if(RunId != '', RunId, TraceId)) FROM findings FINAL
      WHERE Status = 'open' AND Kind IN ('stalled_wait', 'deadlock', 'lost_heartbeat')) AS runs_stalled
-"""
+""", recent=OPEN_FILTER, unfinished=unfinished(OPEN_FILTER))
 FINDINGS_SQL = """
 SELECT Kind, Severity, Status, count() AS n FROM findings FINAL GROUP BY Kind, Severity, Status
 """

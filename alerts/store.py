@@ -18,14 +18,15 @@ DELIVERY_COLUMNS = ["At", "Receiver", "ReceiverType", "Rule", "Status", "Alerts"
                     "HttpStatus", "Error", "DurationMs"]
 
 
-def _ms(column: str) -> str:
-    return f"if({column} IS NULL, NULL, toUnixTimestamp64Milli(assumeNotNull({column}))) AS {column}"
-
-
-SELECT_STATE = f"""
-SELECT Rule, Fingerprint, Labels, Annotations, State, Value, {_ms('ActiveAt')}, {_ms('FiredAt')},
-    {_ms('ResolvedAt')}, {_ms('LastTrueAt')}, toUnixTimestamp64Milli(LastEvalAt) AS LastEvalAt,
-    NotifiedState, {_ms('NotifiedAt')}, Link, Error
+SELECT_STATE = """
+SELECT Rule, Fingerprint, Labels, Annotations, State, Value,
+    if(ActiveAt IS NULL, NULL, toUnixTimestamp64Milli(assumeNotNull(ActiveAt))) AS ActiveAt,
+    if(FiredAt IS NULL, NULL, toUnixTimestamp64Milli(assumeNotNull(FiredAt))) AS FiredAt,
+    if(ResolvedAt IS NULL, NULL, toUnixTimestamp64Milli(assumeNotNull(ResolvedAt))) AS ResolvedAt,
+    if(LastTrueAt IS NULL, NULL, toUnixTimestamp64Milli(assumeNotNull(LastTrueAt))) AS LastTrueAt,
+    toUnixTimestamp64Milli(LastEvalAt) AS LastEvalAt, NotifiedState,
+    if(NotifiedAt IS NULL, NULL, toUnixTimestamp64Milli(assumeNotNull(NotifiedAt))) AS NotifiedAt,
+    Link, Error
 FROM alert_state FINAL
 """
 SELECT_HISTORY = """
