@@ -129,3 +129,15 @@ def test_keywords_inside_strings_and_comments_are_text():
     query = "SELECT RunId AS run_id FROM spans WHERE StatusMessage = 'DROP TABLE; file(x)' -- insert\n"
     assert check_select(query + ";") == query.strip()
     assert check_select("WITH 1 AS one SELECT one, fileSize FROM (SELECT 2 AS fileSize)")
+
+
+def test_the_documented_rules_load(tmp_path):
+    from pathlib import Path
+
+    doc = (Path(__file__).parent.parent / "docs" / "alerts.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in doc.split("```toml\n")[1:]]
+    assert len(blocks) >= 3
+    for i, block in enumerate(blocks):
+        load_rules(write(tmp_path, block, f"doc-{i}.toml"))  # each block alone is a valid config
+    ready = load_rules(write(tmp_path, blocks[1]))
+    assert {r.kind for r in ready.rules} == {"stuck", "finding", "rate", "drift", "sql"}
