@@ -86,19 +86,25 @@ def test_deadlock_notifies_within_two_steps_and_resolves_when_the_waits_end(stor
     assert len(receiver.received) == 2  # resolved is said once
 
 
-def test_failing_receiver_is_retried_with_backoff_and_logged(store):
-    receiver = Receiver(statuses=[500, 500, 200])
+def deadlock_through(store, receiver: Receiver) -> tuple:
+    """A deadlock rule firing at once, one evaluation step, every delivery attempt made; the
+    evaluator and the backoff waits the notifier asked for."""
+    sleeps: list[float] = []
     try:
-        clock = Clock(1_800_000_000_000)
-        sleeps: list[float] = []
         rule = {**DEADLOCK_RULE, "for": "0s"}
-        ev = evaluator(store, config(receiver, rule), clock, sleeps)
+        ev = evaluator(store, config(receiver, rule), Clock(1_800_000_000_000), sleeps)
         plant_deadlock(store)
         detect(store)
         ev.step()
         settle(ev)
     finally:
         receiver.close()
+    return ev, sleeps
+
+
+def test_failing_receiver_is_retried_with_backoff_and_logged(store):
+    receiver = Receiver(statuses=[500, 500, 200])
+    ev, sleeps = deadlock_through(store, receiver)
     assert len(receiver.received) == 3
     assert receiver.bodies()[0] == receiver.bodies()[2]  # the same message, again
     assert sleeps == [1.0, 2.0]  # exponential backoff between attempts
@@ -111,16 +117,7 @@ def test_failing_receiver_is_retried_with_backoff_and_logged(store):
 
 def test_a_receiver_that_never_answers_ok_is_given_up_after_the_last_attempt(store):
     receiver = Receiver(statuses=[503])
-    try:
-        clock = Clock(1_800_000_000_000)
-        sleeps: list[float] = []
-        ev = evaluator(store, config(receiver, {**DEADLOCK_RULE, "for": "0s"}), clock, sleeps)
-        plant_deadlock(store)
-        detect(store)
-        ev.step()
-        settle(ev)
-    finally:
-        receiver.close()
+    ev, sleeps = deadlock_through(store, receiver)
     assert len(receiver.received) == 4 and sleeps == [1.0, 2.0, 4.0]
     results = [d["result"] for d in sorted(alert_store.deliveries(store), key=lambda d: d["attempt"])]
     assert results == ["retry", "retry", "retry", "failed"]
