@@ -145,15 +145,17 @@ class Evaluator:
 
     # ---- reading -----------------------------------------------------------------------------
 
+    # Readers run on other threads while a step rewrites the dicts: they copy first (one C-level
+    # call, atomic under the GIL) instead of waiting on the step's lock for a whole evaluation.
     def state_counts(self) -> Counter[str]:
-        return Counter(i.state for i in self.instances.values())
+        return Counter(i.state for i in list(self.instances.values()))
 
     def snapshot(self) -> dict:
         """Rules with their health and instances, for /api/alerts."""
-        rules = []
+        rules, current, health = [], list(self.instances.items()), dict(self.health)
         for rule in self.config.rules:
-            h = self.health.get(rule.name, RuleHealth())
-            instances = sorted((i for (name, _), i in self.instances.items() if name == rule.name),
+            h = health.get(rule.name, RuleHealth())
+            instances = sorted((i for (name, _), i in current if name == rule.name),
                                key=lambda i: (i.state != FIRING, i.fingerprint))
             states = Counter(i.state for i in instances)
             rules.append({**rule.to_dict(), "health": h.health, "error": h.error,

@@ -137,7 +137,7 @@ class ServerCollector(Collector):
             alerts.add_metric([state], states.get(state, 0))
         yield alerts
         health = GaugeMetricFamily("swarmscope_alert_rules", "Alert rules by health", labels=["health"])
-        by_health = [h.health for h in evaluator.health.values()]
+        by_health = [h.health for h in list(evaluator.health.values())]
         for name in (OK, NODATA, ERROR):
             health.add_metric([name], by_health.count(name))
         yield health
