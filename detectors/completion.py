@@ -1,7 +1,7 @@
 """phantom_completion and partial_failure: claims of success that the trace contradicts.
 
-A *claim* is a finished span with `task.status = completed`, or an agent span with status Ok, that
-is not itself an error.
+A *claim* (`outcomes.CLAIM`) is a finished span with `task.status = completed`, or an agent span
+with status Ok, that is not itself an error.
 
 - phantom_completion: the claim's own evidence says otherwise (a non-zero `evidence.exit_code`,
   `evidence.validation.passed = false`, a declared `evidence.test_command` that never ran, a
@@ -16,15 +16,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from swarmscope import _conventions as c
 from swarmscope.schema.params import array_of, fill, in_list, list_param
+from swarmscope.schema.sql import first_of
 
 from .model import Finding, common
+from .outcomes import CLAIM, FAILED
 from .sweep import REPEATED_INPUT, Sweep
-
-CLAIM = (
-    "(StatusCode != 'Error' AND "
-    "(TaskStatus = 'completed' OR (Operation = 'invoke_agent' AND StatusCode = 'Ok')))"
-)
 
 PHANTOM_SQL = fill("""
 SELECT TraceId, SpanId, any(SpanName) AS name, any(AgentId) AS agent, any(RunId) AS run_id,
@@ -44,12 +42,14 @@ GROUP BY TraceId, SpanId
 COMMAND_RAN_SQL = fill("""
 SELECT TraceId, cmd, groupUniqArray(SpanId) AS span_ids
 FROM spans
-ARRAY JOIN [TestCommand, SpanAttributes['process.command_line'],
-            SpanAttributes['process.command'], SpanAttributes['gen_ai.tool.call.arguments']] AS cmd
+ARRAY JOIN [TestCommand, {command_line}, {command}, {tool_arguments}] AS cmd
 WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND TraceId IN {traces}
   AND cmd != '' AND (cmd IN {cmds} OR multiSearchAny(cmd, {cmd_array}))
 GROUP BY TraceId, cmd
-""", traces=in_list("traces"), cmds=in_list("cmds"), cmd_array=array_of("cmds"))
+""", traces=in_list("traces"), cmds=in_list("cmds"), cmd_array=array_of("cmds"),
+    command_line=first_of("SpanAttributes", c.PROCESS_COMMAND_LINE),
+    command=first_of("SpanAttributes", c.PROCESS_COMMAND),
+    tool_arguments=first_of("SpanAttributes", c.TOOL_ARGUMENTS))
 
 # Agents of one run (else one trace) that completed one task on one input with different outputs.
 # Only inputs given more than once (Sweep.repeated_inputs) can have been given to two agents.
@@ -196,8 +196,6 @@ def _disagreements(sweep: Sweep) -> list[Finding]:
 
 # ---- partial_failure ------------------------------------------------------------------------
 
-FAILED = "(StatusCode = 'Error' OR TimedOut = 1 OR TaskStatus IN ('failed', 'abandoned', 'timeout'))"
-
 # Per trace in scope that has a claim: the span tree as arrays of numbers (span ids hashed), kept only
 # for the few traces that can hold a partial failure: a span failed and was not recovered by a later
 # successful attempt of the same call under the same parent, or a span ended after its parent. Python
@@ -268,14 +266,14 @@ def _partial_pairs(row: dict, slack_ns: int) -> list[tuple[int, bool, int]]:
     unrecovered = {i - 1 for i in row["unrecovered"]}  # SQL indexes from 1
     late = [i for i, p in enumerate(up) if p >= 0 and ends[i] > ends[p] + slack_ns]
     pairs = []
-    for c in dict.fromkeys([*(i - 1 for i in row["unrecovered"]), *late]):
-        failed = c in unrecovered
-        a = up[c]
+    for bad in dict.fromkeys([*(i - 1 for i in row["unrecovered"]), *late]):
+        failed = bad in unrecovered
+        a = up[bad]
         for _ in range(MAX_DEPTH):
             if a < 0:
                 break
-            if claims[a] and (failed or ends[c] > ends[a] + slack_ns):
-                pairs.append((hids[c], failed, hids[a]))
+            if claims[a] and (failed or ends[bad] > ends[a] + slack_ns):
+                pairs.append((hids[bad], failed, hids[a]))
             a = up[a]
     return pairs
 
@@ -295,13 +293,11 @@ GROUP BY TraceId
 TREE_SQL = fill("""
 SELECT TraceId, SpanId, any(ParentSpanId) AS parent, any(SpanName) AS name, any(AgentId) AS agent,
     any(RunId) AS run_id,
-    max(StatusCode != 'Error'
-        AND (TaskStatus = 'completed' OR (Operation = 'invoke_agent' AND StatusCode = 'Ok')))
-        AS claim
+    max({claim}) AS claim
 FROM spans
 WHERE TraceId IN {traces} AND Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64})
 GROUP BY TraceId, SpanId
-""", traces=in_list("traces"))
+""", traces=in_list("traces"), claim=CLAIM)
 
 
 def detect_partial_failures(sweep: Sweep) -> list[Finding]:

@@ -18,6 +18,7 @@ parameter and what it means.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import sys
@@ -192,6 +193,11 @@ def _check_section(section: str, params: Any, where: str) -> dict[str, Any]:
             value = float(value)
         checked[name] = value
     return checked
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    """`--config PATH`: the one flag naming this file, for every command that reads it."""
+    parser.add_argument("--config", help="detector thresholds (TOML or JSON; see docs/detectors.md)")
 
 
 def load_config(path: str | None) -> DetectorConfig:

@@ -15,6 +15,7 @@ from collections import defaultdict
 from swarmscope.schema.params import fill, in_list, list_param
 
 from .model import Finding, common
+from .outcomes import COMPLETED
 from .sweep import Sweep
 
 STORM_SQL = fill("""
@@ -105,11 +106,6 @@ def detect_retry_storms(sweep: Sweep) -> list[Finding]:
             )
     return findings
 
-
-COMPLETED = (
-    "StatusCode != 'Error' AND TimedOut = 0 "
-    "AND TaskStatus NOT IN ('failed', 'abandoned', 'partial', 'timeout')"
-)
 
 # Two steps: count completions per hash of the key (no strings kept per key) to find the few keys
 # completed more than once, then, only if there are any, group their completions by key, tool and span

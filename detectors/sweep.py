@@ -10,8 +10,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from swarmscope import _conventions as c
 from swarmscope.schema.open_spans import unfinished
 from swarmscope.schema.params import fill, in_list, list_param
+from swarmscope.schema.sql import first_of
 
 from .config import DetectorConfig
 
@@ -23,12 +25,13 @@ SELECT TraceId, SpanId, ParentSpanId, SpanName, ServiceName,
     toUnixTimestamp64Milli(LastSeen) AS last_seen_ms,
     HeartbeatIntervalMs AS interval_ms,
     Operation, AgentId, ToolName, RunId, TaskId, WaitFor, WaitTaskId, WaitResource, WaitTimeoutMs,
-    SpanAttributes['swarmscope.resource.held'] AS held,
-    SpanAttributes['swarmscope.leader.group'] AS leader_group,
+    {held} AS held,
+    {leader_group} AS leader_group,
     InputHash
 FROM pending_spans FINAL
 WHERE LastSeen >= horizon AND ({only}) AND {unfinished}
-""", unfinished=unfinished("LastSeen >= horizon AND ({only})"))
+""", unfinished=unfinished("LastSeen >= horizon AND ({only})"),
+    held=first_of("SpanAttributes", c.RESOURCE_HELD), leader_group=first_of("SpanAttributes", c.LEADER_GROUP))
 
 
 def fetch_open_spans(
