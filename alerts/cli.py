@@ -14,7 +14,8 @@ import argparse
 import json
 import sys
 
-from swarmscope.detectors.config import ConfigError
+from swarmscope.detectors.config import ConfigError, add_config_argument
+from swarmscope.schema.location import add_store_arguments
 
 from .notify import Notification, Notifier, RetryPolicy, fingerprint
 from .rules import load_rules
@@ -22,13 +23,21 @@ from .state import ERROR, FIRING, NODATA, OK, Instance
 
 
 def _check(args: argparse.Namespace) -> int:
-    from swarmscope.detectors.cli import _store as open_store
+    from pathlib import Path
+
+    from swarmscope.schema.location import store_url
+    from swarmscope.schema.store import Store
     from swarmscope.schema.times import now_ms
 
     from .conditions import Conditions
 
     config = load_rules(args.config)
-    store = open_store(args)
+    if not args.store and not Path(args.data).exists():
+        print(f"swarmscope alerts check: no store at {args.data} (use --data DIR or --store URL)",
+              file=sys.stderr)
+        return 2
+    url, database = store_url(args)
+    store = Store(url, database=database)
     conditions = Conditions(store)
     results = []
     try:
@@ -97,14 +106,12 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="swarmscope alerts", description="Check and test alert rules.")
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="evaluate every rule once; exit 1 when any fires")
-    check.add_argument("--config", help="the config file with [[alerts]] rules (TOML or JSON)")
-    where = check.add_mutually_exclusive_group()
-    where.add_argument("--data", default="./swarmscope-data", help="embedded store directory")
-    where.add_argument("--store", help="ClickHouse URL, e.g. http://user:pass@host:8123/swarmscope")
+    add_config_argument(check)
+    add_store_arguments(check)
     check.add_argument("--json", action="store_true", help="print JSON instead of text")
     test = commands.add_parser("test", help="send a test notification for one rule")
     test.add_argument("name", help="the rule's name")
-    test.add_argument("--config", help="the config file with [[alerts]] rules (TOML or JSON)")
+    add_config_argument(test)
     args = parser.parse_args(argv)
     try:
         return _check(args) if args.command == "check" else _test(args)

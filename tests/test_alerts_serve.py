@@ -60,7 +60,7 @@ def receiver():
 
 def test_deadlock_over_otlp_notifies_and_shows_in_api_and_metrics(server_factory, tmp_path, receiver):
     config = write_config(tmp_path, receiver)
-    server = server_factory(extra_args=["--detect-config", config, "--detect-interval", "1"])
+    server = server_factory(extra_args=["--config", config, "--detect-interval", "1"])
     plant_deadlock_over_otlp(server.url)
     server.wait_for(lambda: receiver.received, timeout=60)
     body = receiver.received[0].body
