@@ -126,10 +126,12 @@ class Evaluator:
                 self.instances.pop((rule.name, fp), None)
             else:
                 self.instances[(rule.name, fp)] = after
-        alert_store.save_instances(self.store, writes)
-        alert_store.save_transitions(self.store, transitions, now)
+        # Enqueued before the state is saved: if the store fails now, the alert may be sent again
+        # after a restart, never lost.
         if due and self.notifier is not None:
             self._notify(rule, due, receivers, now, repeat_s)
+        alert_store.save_instances(self.store, writes)
+        alert_store.save_transitions(self.store, transitions, now)
 
     def _notify(self, rule: Rule, alerts: list[Instance], receivers, now: int, repeat_s: float) -> None:
         status = FIRING if any(a.state == FIRING for a in alerts) else RESOLVED
