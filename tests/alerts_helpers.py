@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from scenarios import Scenario
 from swarmscope.alerts import evaluator as alert_evaluator
 from swarmscope.alerts.notify import RetryPolicy
 from swarmscope.alerts.rules import from_dict
@@ -108,3 +109,17 @@ def states(ev, rule: str) -> dict[str, str]:
         i.labels.get("run_id") or i.labels.get("tool") or i.labels.get("agent") or i.fingerprint: i.state
         for (name, _), i in ev.instances.items() if name == rule
     }
+
+
+def plant_deadlock(store) -> tuple[Scenario, dict]:
+    """Four agents waiting on each other in a ring, heartbeating (as tests/test_detect_deadlock.py)."""
+    sc = Scenario(run_id="run-ring")
+    ring = ["planner", "coder", "tester", "docs"]
+    waits = {}
+    for i, name in enumerate(ring):
+        agent = sc.agent(name, start=-300, dur=None)
+        sc.heartbeat(agent, at=-1)
+        waits[name] = sc.wait(parent=agent, for_=ring[(i + 1) % 4], start=-60, dur=None, timeout_ms=600_000)
+        sc.heartbeat(waits[name], at=-1)
+    sc.insert(store)
+    return sc, waits

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import time
 
-from alerts_helpers import MIN, Clock, config, evaluator, states
-from scenarios import Scenario
+from alerts_helpers import MIN, Clock, config, evaluator, plant_deadlock, states
+from scenarios import Scenario, detect
 from swarmscope.alerts.conditions import Conditions
 from swarmscope.alerts.rules import Rule
 
@@ -139,3 +139,27 @@ def test_a_rule_that_fails_to_evaluate_is_in_error_and_others_still_run(store):
     snapshot = {r["name"]: r for r in ev.snapshot()["rules"]}
     assert snapshot["Broken"]["health"] == "error" and snapshot["Stuck"]["state"] == "inactive"
 
+
+
+def test_finding_rules_narrow_to_an_agent_a_service_and_a_severity(store):
+    from swarmscope.alerts.rules import parse_rule
+
+    plant_deadlock(store)
+    assert [f.kind for f in detect(store)] == ["deadlock"]
+    conditions = Conditions(store)
+
+    def fires(**params) -> int:
+        rule = parse_rule({"name": "r", "kind": "finding", **params}, 0)
+        return len(conditions.evaluate(rule, 0).samples)
+
+    try:
+        assert fires(finding_kind="deadlock") == 1
+        assert fires(finding_kind="deadlock", agent="coder") == 1
+        assert fires(finding_kind="deadlock", agent="reviewer") == 0
+        assert fires(finding_kind="deadlock", service="swarm") == 1
+        assert fires(finding_kind="deadlock", service="billing") == 0
+        assert fires(min_severity="critical") == 1
+        assert fires(finding_kind="loop") == 0
+        assert fires(finding_kind="deadlock", tool="web_search") == 0
+    finally:
+        conditions.close()

@@ -8,8 +8,8 @@ from __future__ import annotations
 import threading
 
 import pytest
-from alerts_helpers import MIN, Clock, Receiver, config, evaluator, settle
-from scenarios import Scenario, detect
+from alerts_helpers import MIN, Clock, Receiver, config, evaluator, plant_deadlock, settle
+from scenarios import detect
 from swarmscope.alerts import store as alert_store
 
 DEADLOCK_RULE = {
@@ -25,20 +25,6 @@ def receiver():
     r = Receiver()
     yield r
     r.close()
-
-
-def plant_deadlock(store) -> tuple[Scenario, dict]:
-    """Four agents waiting on each other in a ring, heartbeating (as tests/test_detect_deadlock.py)."""
-    sc = Scenario(run_id="run-ring")
-    ring = ["planner", "coder", "tester", "docs"]
-    waits = {}
-    for i, name in enumerate(ring):
-        agent = sc.agent(name, start=-300, dur=None)
-        sc.heartbeat(agent, at=-1)
-        waits[name] = sc.wait(parent=agent, for_=ring[(i + 1) % 4], start=-60, dur=None, timeout_ms=600_000)
-        sc.heartbeat(waits[name], at=-1)
-    sc.insert(store)
-    return sc, waits
 
 
 def test_deadlock_notifies_within_two_steps_and_resolves_when_the_waits_end(store, receiver):
