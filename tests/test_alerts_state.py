@@ -64,6 +64,9 @@ def test_fingerprint_is_prometheus_label_set_fingerprint():
     # Values from prometheus/common model: LabelSet{}.Fingerprint() is the FNV-1a offset basis, and
     # the fingerprint does not depend on label order.
     assert fingerprint({}) == "cbf29ce484222325"
+    # prometheus/common model/signature_test.go: LabelsToSignature, the same hash as the fingerprint
+    labels = {"name": "garland, briggs", "fear": "love is not enough"}
+    assert int(fingerprint(labels), 16) == 5799056148416392346
     assert fingerprint({"a": "1", "b": "2"}) == fingerprint({"b": "2", "a": "1"})
     assert fingerprint({"a": "1"}) != fingerprint({"a": "2"})
     assert len(fingerprint({"alertname": "x"})) == 16
