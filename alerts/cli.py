@@ -1,9 +1,10 @@
 """`swarmscope alerts check` and `swarmscope alerts test`.
 
-    swarmscope alerts check [--config FILE] [--data DIR | --store URL] [--json]
+    swarmscope alerts check [--config FILE] [--data DIR | --store URL] [--json] [--detect]
         Evaluates every rule once, now, and prints each with its state. A rule whose condition holds
         is reported firing (one evaluation cannot wait out `for`). Exit 1 when any fires, 2 on a bad
-        config, for cron and CI. Finding rules read the findings `serve` (or `swarmscope detect`) stored.
+        config, for cron and CI. Finding rules read the findings `serve` stored (or, with --detect,
+        those of a detection sweep run first).
     swarmscope alerts test NAME [--config FILE]
         Sends a test notification for rule NAME to its receivers; exit 1 if one of them fails.
 """
@@ -42,6 +43,11 @@ def _check(args: argparse.Namespace) -> int:
     results = []
     try:
         store.migrate()
+        if args.detect:  # fresh findings for `finding` rules when no serve keeps them current
+            from swarmscope.detectors.config import load_config
+            from swarmscope.detectors.runner import run_sweep
+
+            run_sweep(store, load_config(args.config))
         now = now_ms()
         for rule in config.rules:
             try:
@@ -109,6 +115,8 @@ def main(argv: list[str]) -> int:
     add_config_argument(check)
     add_store_arguments(check)
     check.add_argument("--json", action="store_true", help="print JSON instead of text")
+    check.add_argument("--detect", action="store_true",
+                       help="run one detection sweep first (and store its findings), as `swarmscope detect`")
     test = commands.add_parser("test", help="send a test notification for one rule")
     test.add_argument("name", help="the rule's name")
     add_config_argument(test)

@@ -15,13 +15,15 @@ from test_metrics import scrape, value
 
 
 def plant_deadlock_over_otlp(url: str) -> None:
+    """Four agents waiting in a ring. Their heartbeats declare a 10-minute interval, so however slow
+    the machine, they are not judged dead (which would make it a lost heartbeat) during the test."""
     sc = Scenario(run_id="run-ring")
     ring = ["planner", "coder", "tester", "docs"]
     for i, name in enumerate(ring):
         agent = sc.agent(name, start=-300, dur=None)
-        sc.heartbeat(agent, at=-1)
-        wait = sc.wait(parent=agent, for_=ring[(i + 1) % 4], start=-60, dur=None, timeout_ms=600_000)
-        sc.heartbeat(wait, at=-1)
+        sc.heartbeat(agent, at=-1, interval_ms=600_000)
+        wait = sc.wait(parent=agent, for_=ring[(i + 1) % 4], start=-60, dur=None, timeout_ms=3_600_000)
+        sc.heartbeat(wait, at=-1, interval_ms=600_000)
     for body in sc.requests():
         assert post(url, body)[0] == 200
 
@@ -98,6 +100,10 @@ def test_deadlock_over_otlp_notifies_and_shows_in_api_and_metrics(server_factory
     quiet.write_text('[[alerts]]\nname = "Loops"\nkind = "finding"\nfinding_kind = "loop"\n')
     checked = cli("check", "--config", str(quiet), "--data", data)
     assert checked.returncode == 0 and checked.stdout.startswith("OK       Loops (finding)"), checked
+    # With --detect the sweep runs first: the waits are still open (no serve ended them), so the
+    # deadlock is found again by the CLI itself.
+    checked = cli("check", "--config", config, "--data", data, "--detect")
+    assert checked.returncode == 1 and "FIRING   SwarmDeadlocked (finding)" in checked.stdout, checked
 
 
 def test_cli_test_notification_and_bad_configs(tmp_path, receiver):
