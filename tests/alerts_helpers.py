@@ -112,14 +112,16 @@ def states(ev, rule: str) -> dict[str, str]:
 
 
 def plant_deadlock(store) -> tuple[Scenario, dict]:
-    """Four agents waiting on each other in a ring, heartbeating (as tests/test_detect_deadlock.py)."""
+    """Four agents waiting on each other in a ring, heartbeating (as tests/test_detect_deadlock.py). The
+    heartbeats declare a 10-minute interval: however slow the machine, no agent is judged dead (a lost
+    heartbeat) while a test runs."""
     sc = Scenario(run_id="run-ring")
     ring = ["planner", "coder", "tester", "docs"]
     waits = {}
     for i, name in enumerate(ring):
         agent = sc.agent(name, start=-300, dur=None)
-        sc.heartbeat(agent, at=-1)
-        waits[name] = sc.wait(parent=agent, for_=ring[(i + 1) % 4], start=-60, dur=None, timeout_ms=600_000)
-        sc.heartbeat(waits[name], at=-1)
+        sc.heartbeat(agent, at=-1, interval_ms=600_000)
+        waits[name] = sc.wait(parent=agent, for_=ring[(i + 1) % 4], start=-60, dur=None, timeout_ms=3_600_000)
+        sc.heartbeat(waits[name], at=-1, interval_ms=600_000)
     sc.insert(store)
     return sc, waits
