@@ -119,3 +119,9 @@ def test_cli_test_notification_and_bad_configs(tmp_path, receiver):
                    "query = \"SELECT * FROM url('http://x', CSV)\"\n")
     refused = cli("check", "--config", str(bad), "--data", str(tmp_path / "d"))
     assert refused.returncode == 2 and "url() is not allowed" in refused.stderr
+    # serve refuses it before it starts, with the same reason
+    served = subprocess.run([sys.executable, "-m", "swarmscope.ui.cli", "serve", "--config", str(bad),
+                             "--data", str(tmp_path / "d"), "--port", "0"], capture_output=True, text=True,
+                            timeout=120)
+    assert served.returncode == 2 and "bad --config" in served.stderr
+    assert "url() is not allowed" in served.stderr
