@@ -33,20 +33,20 @@ log = logging.getLogger("swarmscope.detectors")
 class Detector:
     kind: str
     detect: Callable[[Sweep], list[Finding]]
-    open_spans_only: bool = False  # runs over all open spans, not the traces in scope
+    every_trace: bool = False  # looks at every trace (open spans, its own window), not only those that moved
 
 
 DETECTORS = [
-    Detector("lost_heartbeat", liveness.detect_lost_heartbeats, open_spans_only=True),
-    Detector("stalled_wait", liveness.detect_stalled_waits, open_spans_only=True),
-    Detector("deadlock", waitgraph.detect_deadlocks, open_spans_only=True),
+    Detector("lost_heartbeat", liveness.detect_lost_heartbeats, every_trace=True),
+    Detector("stalled_wait", liveness.detect_stalled_waits, every_trace=True),
+    Detector("deadlock", waitgraph.detect_deadlocks, every_trace=True),
     Detector("phantom_completion", completion.detect_phantom_completions),
     Detector("partial_failure", completion.detect_partial_failures),
-    Detector("retry_storm", retries.detect_retry_storms, open_spans_only=True),  # its own recent window
+    Detector("retry_storm", retries.detect_retry_storms, every_trace=True),  # its own recent window
     Detector("duplicate_execution", retries.detect_duplicate_executions),
     Detector("context_bloat", context_bloat.detect_context_bloat),
     Detector("loop", loops.detect_loops),
-    Detector("drift", drift.detect_drift, open_spans_only=True),  # its own windows
+    Detector("drift", drift.detect_drift, every_trace=True),  # its own windows
 ]
 
 
@@ -107,7 +107,7 @@ def run_sweep(
         for d in DETECTORS
         if config.enabled(d.kind)
         and (kinds is None or d.kind in kinds)
-        and not (sweep.empty_scope and not d.open_spans_only)
+        and not (sweep.empty_scope and not d.every_trace)
     ]
 
     def run(detector: Detector) -> tuple[list[Finding], float, str | None]:

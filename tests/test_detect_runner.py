@@ -116,7 +116,7 @@ def test_one_broken_detector_does_not_stop_the_others(store, monkeypatch):
         raise RuntimeError("boom")
 
     patched = [
-        runner.Detector(d.kind, broken, d.open_spans_only) if d.kind == "loop" else d
+        runner.Detector(d.kind, broken, d.every_trace) if d.kind == "loop" else d
         for d in runner.DETECTORS
     ]
     monkeypatch.setattr(runner, "DETECTORS", patched)
