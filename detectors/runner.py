@@ -158,12 +158,20 @@ DIRTY_START_SQL = fill(
 class DetectionLoop:
     """Sweeps every `interval_s` seconds on a daemon thread: a full sweep first, then incremental ones."""
 
-    def __init__(self, store, config: DetectorConfig | None = None, interval_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        store,
+        config: DetectorConfig | None = None,
+        interval_s: float = 5.0,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        """`clock` (epoch ms) is the sweeps' "now"; tests pass their own and call run_once()."""
         if interval_s <= 0:
             raise ValueError("interval_s must be positive")
         self.store = store
         self.config = config or DetectorConfig()
         self.interval_s = interval_s
+        self.clock = clock
         self.sweeps = 0
         self.last_result: SweepResult | None = None
         self.last_error: str | None = None
@@ -177,9 +185,10 @@ class DetectionLoop:
     # ---- one sweep --------------------------------------------------------------------------
 
     def run_once(self) -> list[Finding]:
+        """One sweep as of the clock's now: the first a full one, then incremental ones."""
         with self._lock:
             started = time.perf_counter()
-            now = now_ms()
+            now = self.clock()
             overlap = int(self.config.get("sweep", "overlap_s") * 1000)
             if self._watermark_ms is None:
                 dirty = None
