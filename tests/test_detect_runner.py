@@ -219,3 +219,21 @@ def test_detect_command(tmp_path):
     assert bad.returncode == 2 and "invalid time" in bad.stderr
     missing = _detect("--data", str(tmp_path / "nope"))
     assert missing.returncode != 0 and "no store" in missing.stderr
+
+
+def test_open_spans_silent_past_the_horizon_are_no_longer_tracked(store):
+    sc = Scenario()
+    agent = sc.agent("coder", start=-600, dur=None)
+    wait = sc.wait(parent=agent, for_="tester", start=-500, dur=None, timeout_ms=1000)
+    for ref in (agent, wait):
+        sc.heartbeat(ref, at=-120, interval_ms=None)  # no declared interval: never judged dead
+    sc.insert(store)
+    now = sc.now_ns // 1_000_000
+
+    def stalled(horizon_s: float) -> list[str]:
+        config = DetectorConfig.from_dict({"sweep": {"open_horizon_s": horizon_s}})
+        return [f.span_ids[0] for f in detect(store, "stalled_wait", config=config, now=now, persist=False)]
+
+    assert stalled(86400) == [wait.id]
+    assert stalled(120) == [wait.id]  # last heard from exactly at the horizon: still tracked
+    assert stalled(119) == []
