@@ -174,8 +174,6 @@ def test_the_loop_sweeps_as_of_its_clock_and_runs_each_kind_when_due(store):
 
 def _populate(data_dir: Path) -> None:
     script = f"""
-import sys
-sys.path.insert(0, {TESTS!r})
 from scenarios import Scenario
 from swarmscope.schema.store import Store, embedded_url
 store = Store(embedded_url({str(data_dir)!r}))
@@ -185,7 +183,7 @@ sc.agent("tester", **{{"swarmscope.evidence.exit_code": 1}})
 sc.agent("docs", confidence=0.3)
 sc.insert(store)
 """
-    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120, cwd=TESTS)  # imports scenarios
 
 
 def _detect(*args: str) -> subprocess.CompletedProcess:
