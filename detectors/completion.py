@@ -15,6 +15,7 @@ with status Ok, that is not itself an error.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import NamedTuple
 
 from swarmscope import _conventions as c
 from swarmscope.schema.params import array_of, fill, in_list, list_param
@@ -67,14 +68,8 @@ HAVING uniqExact(AgentId) > 1 AND uniqExact(OutputHash) > 1
 def detect_phantom_completions(sweep: Sweep) -> list[Finding]:
     cfg = sweep.config
     scope, params = sweep.scope()
-    bounds = [
-        cfg.get("phantom_completion", "min_confidence"),
-        *cfg.overrides("phantom_completion", "min_confidence", "agents").values(),
-        *cfg.overrides("phantom_completion", "min_confidence", "tools").values(),
-    ]
-    rows = sweep.store.rows(
-        fill(PHANTOM_SQL, scope=scope), {**params, "max_min_confidence": max(bounds)}
-    )
+    highest = cfg.most("phantom_completion", "min_confidence")
+    rows = sweep.store.rows(fill(PHANTOM_SQL, scope=scope), {**params, "max_min_confidence": highest})
     # Which declared test commands never ran?
     unverified = [r for r in rows if r["test_command"] and r["exit_code"] is None and r["validation"] is None]
     ran: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -155,6 +150,16 @@ def _reason_text(reason: dict) -> str:
     return f"its confidence {reason['value']:.2f} is under {reason['threshold']:.2f}"
 
 
+class Agreement(NamedTuple):
+    """One completion of DISAGREE_SQL's `runs` (its tuple order)."""
+
+    agent_id: str
+    output_hash: str
+    trace_id: str
+    span_id: str
+    run_id: str
+
+
 def _disagreements(sweep: Sweep) -> list[Finding]:
     repeated = sweep.repeated_inputs()
     if not repeated:
@@ -163,32 +168,29 @@ def _disagreements(sweep: Sweep) -> list[Finding]:
     rows = sweep.store.rows(fill(DISAGREE_SQL, run_scope=scope), {**params, "repeated": repeated})
     findings = []
     for r in rows:
-        runs = sorted(set(r["runs"]))
+        runs = sorted({Agreement._make(x) for x in r["runs"]})
         by_output: dict[str, list[str]] = defaultdict(list)
-        for agent, output, *_ in runs:
-            if agent not in by_output[output]:
-                by_output[output].append(agent)
+        for x in runs:
+            if x.agent_id not in by_output[x.output_hash]:
+                by_output[x.output_hash].append(x.agent_id)
         findings.append(
             Finding(
                 kind="phantom_completion",
                 key=f"disagree/{r['run']}/{r['TaskId']}/{r['InputHash']}",
                 severity="warning",
-                summary=f"{len({x[0] for x in runs})} agents completed task {r['TaskId']} on the same input "
-                f"with {len(by_output)} different outputs",
+                summary=f"{len({x.agent_id for x in runs})} agents completed task {r['TaskId']} on the same "
+                f"input with {len(by_output)} different outputs",
                 evidence={
                     "check": "disagreement",
                     "task_id": r["TaskId"],
                     "input_hash": r["InputHash"],
-                    "outputs": {output: agents for output, agents in by_output.items()},
-                    "spans": [
-                        {"agent_id": a, "output_hash": o, "trace_id": t, "span_id": s, "run_id": ru}
-                        for a, o, t, s, ru in runs[:50]
-                    ],
+                    "outputs": dict(by_output),
+                    "spans": [x._asdict() for x in runs[:50]],
                 },
-                trace_id=common(x[2] for x in runs),
-                run_id=common(x[4] for x in runs),
-                span_ids=[x[3] for x in runs],
-                agent_ids=[x[0] for x in runs],
+                trace_id=common(x.trace_id for x in runs),
+                run_id=common(x.run_id for x in runs),
+                span_ids=[x.span_id for x in runs],
+                agent_ids=[x.agent_id for x in runs],
             )
         )
     return findings
@@ -199,12 +201,9 @@ def _disagreements(sweep: Sweep) -> list[Finding]:
 # Per trace in scope that has a claim: the span tree as arrays of numbers (span ids hashed), kept only
 # for the few traces that can hold a partial failure: a span failed and was not recovered by a later
 # successful attempt of the same call under the same parent, or a span ended after its parent. Python
-# then walks up from those spans to the claims among their ancestors (see _partial_pairs).
-# Cost, on a cold sweep over every trace (~0.55 -> ~0.3 s on one core): numbers only (ids, names, agents
-# and the run are read afterwards for the traces found, see PARTIAL_DETAILS_SQL); attempt and flags
-# packed in one array; the retry key hashed only where a retry can match (failed spans and spans with an
-# attempt number); cityHash64, not sipHash64 (~3x cheaper on hex ids, more on LowCardinality columns).
-# The walk up was an arrayFold in SQL: ~0.15 s for the ~5% of traces that pass; in Python ~0.03 s.
+# then walks up from those spans to the claims among their ancestors (see _partial_pairs). Numbers only,
+# because a cold sweep groups every trace: names are read afterwards for the traces found
+# (PARTIAL_DETAILS_SQL). Measurements: docs/detectors.md, "Cost".
 PARTIAL_SQL = fill("""
 WITH {slack_ns:Int64} AS slack
 SELECT TraceId, hids, hparents, ends, claims, unrecovered
