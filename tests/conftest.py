@@ -136,18 +136,34 @@ class Server:
                 self.proc.wait()
 
 
-@pytest.fixture
-def server_factory(tmp_path: Path) -> Iterator:
+@contextlib.contextmanager
+def _servers(base: Path) -> Iterator:
+    """A factory of `swarmscope serve` subprocesses under `base`, all stopped afterwards."""
     started: list[Server] = []
 
     def make(data_dir: Path | None = None, **kwargs: Any) -> Server:
-        srv = Server(data_dir=data_dir or tmp_path / f"data-{len(started)}", **kwargs)
+        srv = Server(data_dir=data_dir or base / f"data-{len(started)}", **kwargs)
         started.append(srv)
         return srv.start()
 
-    yield make
-    for srv in started:
-        srv.stop()
+    try:
+        yield make
+    finally:
+        for srv in started:
+            srv.stop()
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator:
+    with _servers(tmp_path) as make:
+        yield make
+
+
+@pytest.fixture(scope="module")
+def module_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """Servers shared by one test module (browser tests feed one server once and read it many times)."""
+    with _servers(tmp_path_factory.mktemp("serve")) as make:
+        yield make
 
 
 @pytest.fixture

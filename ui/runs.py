@@ -21,7 +21,7 @@ from .params import iso
 from .traces import OPEN_SPANS
 
 STATUSES = ("running", "stalled", "deadlocked", "lost", "phantom", "partial", "failed", "ok")
-# Open finding kind -> run status, most urgent first; then open spans (running), errors (failed), ok.
+# Open finding kind -> run status, most urgent first; then open spans (running), a failed root, ok.
 _FINDING_STATUS = (("deadlock", "deadlocked"), ("lost_heartbeat", "lost"), ("stalled_wait", "stalled"))
 _CLOSED_FINDING_STATUS = (("phantom_completion", "phantom"), ("partial_failure", "partial"))
 DEFAULT_WINDOW = timedelta(days=1)
@@ -82,7 +82,8 @@ RUNS = """
 SELECT run_key, any(has_run) AS is_run, max(t_end) AS last_activity,
     toUnixTimestamp64Nano(last_activity) AS last_ns, min(t_start) AS start_time,
     groupArray(TraceId) AS trace_ids, sum(t_spans) AS spans, sum(t_errors) AS errors,
-    arraySort(groupUniqArrayArray(t_agents)) AS agents, arraySort(groupUniqArrayArray(t_services)) AS services,
+    arraySort(groupUniqArrayArray(t_agents)) AS agents,
+    arraySort(groupUniqArrayArray(t_services)) AS services,
     argMin(t_root, t_start) AS root_name
 FROM (
     SELECT TraceId, min(Start) AS t_start, max(End) AS t_end,
@@ -174,7 +175,7 @@ def _describe(store: Store, batch: list[dict[str, Any]], now: datetime) -> list[
     """Add what the index does not hold: tokens, open and lost spans, open findings, the status."""
     trace_ids = [t for r in batch for t in r["trace_ids"]]
     run_keys = [r["run_key"] for r in batch]
-    tokens = _tokens(store, batch)
+    totals = _span_totals(store, batch)
     open_spans = _open_spans(store, trace_ids, now)
     findings = _open_findings(store, run_keys, trace_ids)
     out = []
@@ -198,7 +199,8 @@ def _describe(store: Store, batch: list[dict[str, Any]], now: datetime) -> list[
             "error_count": int(r["errors"]),
             "open_span_count": len(opened),
             "lost_span_count": lost,
-            "tokens": sum(tokens.get(t, 0) for t in traces),
+            "tokens": sum(totals.get(t, {}).get("tokens", 0) for t in traces),
+            "failed_roots": sum(totals.get(t, {}).get("failed_roots", 0) for t in traces),
             "agents": list(r["agents"]),
             "services": list(r["services"]),
             "finding_kinds": kinds,
@@ -220,20 +222,23 @@ def run_status(run: dict[str, Any]) -> str:
     for kind, status in _CLOSED_FINDING_STATUS:
         if kind in kinds:
             return status
-    return "failed" if run["error_count"] else "ok"
+    # A failed call the agents went on past is their normal work: failed means a root span failed.
+    return "failed" if run["failed_roots"] else "ok"
 
 
-def _tokens(store: Store, batch: list[dict[str, Any]]) -> dict[str, int]:
-    """Tokens per trace of this page: raw spans of these traces only, inside their own time range."""
+def _span_totals(store: Store, batch: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Tokens and failed roots per trace of this page: raw spans of these traces only, in their time range."""
     if not batch:
         return {}
     rows = store.rows("""
-        SELECT TraceId, sum(InputTokens + OutputTokens) AS tokens FROM spans
+        SELECT TraceId, sum(InputTokens + OutputTokens) AS tokens,
+            countIf(ParentSpanId = '' AND StatusCode = 'Error') AS failed_roots FROM spans
         WHERE Timestamp BETWEEN {s:DateTime64(9)} AND {e:DateTime64(9)} AND TraceId IN {ids:Array(String)}
         GROUP BY TraceId""", {
         "s": min(r["start_time"] for r in batch), "e": max(r["last_activity"] for r in batch),
         "ids": [t for r in batch for t in r["trace_ids"]]})
-    return {r["TraceId"]: int(r["tokens"] or 0) for r in rows}
+    return {r["TraceId"]: {"tokens": int(r["tokens"] or 0), "failed_roots": int(r["failed_roots"])}
+            for r in rows}
 
 
 def _open_spans(store: Store, trace_ids: list[str], now: datetime) -> dict[str, list[dict[str, Any]]]:
