@@ -90,7 +90,7 @@ def runs_page(request: Request, before: str | None = None, limit: int = Query(50
     return render(request, "_runs_table.html" if partial else "runs.html", context)
 
 
-@router.get("/runs/{run_id}", include_in_schema=False)
+@router.get("/runs/{run_id:path}", include_in_schema=False)
 def run_page(request: Request, run_id: str):
     store = request.app.state.store
     trace_ids = run_traces(store, run_id)

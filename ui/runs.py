@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from swarmscope.detectors.model import KINDS
 from swarmscope.schema.params import in_list, list_param
@@ -189,7 +190,7 @@ def _describe(store: Store, batch: list[dict[str, Any]], now: datetime) -> list[
             "run_key": r["run_key"],
             "run_id": r["run_key"] if r["is_run"] else None,
             "trace_ids": traces,
-            "url": f"/runs/{r['run_key']}" if r["is_run"] else f"/traces/{r['run_key']}",
+            "url": f"/runs/{quote(r['run_key'], safe='')}" if r["is_run"] else f"/traces/{r['run_key']}",
             "root_name": r["root_name"],
             "start_time": iso(r["start_time"]),
             "last_activity": iso(last_seen),

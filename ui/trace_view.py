@@ -151,15 +151,26 @@ def build_tree(spans: list[dict[str, Any]]) -> Tree:
 
 
 def _sizes(tree: Tree) -> None:
-    """Subtree sizes, iteratively (a 10,000-deep chain must not hit the recursion limit)."""
-    order, stack, seen = [], list(tree.roots), set()
-    while stack:
-        sid = stack.pop()
-        if sid in seen:  # a parent cycle in hostile data
-            continue
-        seen.add(sid)
-        order.append(sid)
-        stack.extend(tree.children.get(sid, ()))
+    """Subtree sizes, iteratively (a 10,000-deep chain must not hit the recursion limit). Spans that
+    no root reaches (a parent cycle in hostile data) become roots, so nothing sent is hidden."""
+    seen: set[str] = set()
+    order: list[str] = []
+
+    def walk(start: list[str]) -> None:
+        stack = list(start)
+        while stack:
+            sid = stack.pop()
+            if sid in seen:
+                continue
+            seen.add(sid)
+            order.append(sid)
+            stack.extend(tree.children.get(sid, ()))
+
+    walk(tree.roots)
+    for sid in tree.spans:
+        if sid not in seen:
+            tree.roots.append(sid)
+            walk([sid])
     for sid in reversed(order):
         tree.sizes[sid] = 1 + sum(tree.sizes.get(c, 0) for c in tree.children.get(sid, ()))
 
