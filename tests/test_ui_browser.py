@@ -194,7 +194,7 @@ def test_deadlock_agent_graph_draws_the_cycle_in_red(ui, page: Page) -> None:
     assert graph.count() == 1, "the run page shows no agent graph"
     agents = graph.locator(".cycle[data-agent]").evaluate_all("els => els.map(e => e.dataset.agent)")
     assert sorted(set(agents)) == ["coder", "docs", "planner", "tester"]
-    colour = graph.locator("path.cycle, line.cycle").first.evaluate("e => getComputedStyle(e).stroke")
+    colour = graph.locator("g.edge.cycle path").first.evaluate("e => getComputedStyle(e).stroke")
     red, green, blue = (int(v) for v in re.findall(r"\d+", colour)[:3])
     assert red > 150 and green < 100 and blue < 100, colour
     shot(page, "agent-graph-deadlock")
