@@ -294,3 +294,22 @@ def test_security_headers_on_pages(ui) -> None:
         csp = resp.headers["Content-Security-Policy"]
         assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp
         assert resp.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_live_refresh_polls_only_while_visible(ui, page: Page) -> None:
+    polls: list[str] = []
+    page.on("request", lambda r: r.headers.get("hx-request") and polls.append(r.url))
+    page.goto(ui["server"].url + "/?service=billing")
+    settle(page)
+    page.check("#live-refresh")
+    deadline = time.monotonic() + 12
+    while not polls and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    assert polls and polls[0].endswith("/?service=billing")  # the list as filtered, in place
+    page.evaluate("Object.defineProperty(document, 'visibilityState', {value: 'hidden', configurable: true})")
+    page.wait_for_timeout(300)  # a request already in flight may finish
+    before = len(polls)
+    page.wait_for_timeout(6000)  # longer than one 5 s period
+    assert len(polls) == before
+    assert page.locator("table.runs a.row-link").count() == 2
+    assert page.console.unexpected() == []
