@@ -100,6 +100,8 @@ def duration(ms: float | None) -> str:
         return "–"
     if ms < 1:
         return f"{ms * 1000:.0f} µs"
+    if ms < 10:
+        return f"{ms:.1f} ms"
     if ms < 1000:
         return f"{ms:.0f} ms"
     s = ms / 1000
