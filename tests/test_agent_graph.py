@@ -71,8 +71,8 @@ def test_as_run_view_has_one_node_per_invocation_in_time_order():
         ("O", "orchestrator", 1), ("P", "planner", 1), ("C", "coder", 2), ("T", "tester", 3),
         ("D", "docs", 1), ("C2", "coder", 1)]
     assert [n.x for n in graph.nodes] == sorted(n.x for n in graph.nodes)
-    lanes = {n.key: n.y for n in graph.nodes}
-    assert lanes["C"] == lanes["C2"] != lanes["T"]
+    rows = {n.key: n.y for n in graph.nodes}  # one row per nesting depth
+    assert rows["O"] == rows["C2"] < rows["P"] == rows["C"] == rows["T"] == rows["D"]
     assert edges(graph) == {
         ("O", "P", "invoke"): 1, ("O", "C", "invoke"): 1, ("O", "T", "invoke"): 1, ("O", "D", "invoke"): 1,
         ("P", "C", "handoff"): 1, ("C", "T", "handoff"): 1, ("T", "D", "handoff"): 1,

@@ -3,13 +3,15 @@
 Two views of the same spans:
 - "agents": one node per agent (its `gen_ai.agent.id`, else its name), sized by its spans, red ring when
   any of them failed; edges aggregated with counts;
-- "asrun": one node per agent invocation (an `invoke_agent` span), one lane per agent, in start order.
+- "asrun": one node per agent invocation (an `invoke_agent` span), left to right in start order, one row
+  per nesting depth.
 
 Edges: `invoke` (an invocation inside another agent's), `handoff` (sibling invocations one after the
 other: the next started after the previous ended, as a pipeline passes its work on), `wait` (a wait span
 naming the agent it waits for; dashed, labelled with how long). A deadlock cycle, from the run's open
-deadlock findings or found here among open waits, is marked `cycle` (drawn red). Layout is computed here,
-deterministically (a circle, or lanes); `templates/_agent_graph.html` only draws it, escaping every name.
+deadlock findings or found here among open waits, is marked `cycle` (drawn red). Layout is computed
+here, deterministically (a circle, or rows by depth); `templates/_agent_graph.html` only draws it,
+escaping every name.
 """
 
 from __future__ import annotations
@@ -317,9 +319,13 @@ def _as_run(model: _Model, graph: AgentGraph, cycle_pairs: Pairs, cycle_waits: s
         if e.open and (_agent_of(w), w["wait_for"]) in cycle_pairs and w["span_id"] in cycle_waits:
             e.cycle = True
             nodes[source].cycle = nodes[target].cycle = True
+    depth: dict[str, int] = {}
+    for inv in model.invocations:  # in start order: a caller's depth is known before its callees'
+        parent = model.parent_invocation(inv)
+        depth[inv["span_id"]] = depth.get(parent, -1) + 1 if parent else 0
     ordered = sorted(nodes.values(), key=lambda n: (n.start_ns, n.key))
     kept = _keep(graph, ordered, key=lambda n: n.spans)
-    _lanes(kept, graph)
+    _layers(kept, depth, graph)
     _route(graph, [e for e in edges.values() if e.source in _keys(kept) and e.target in _keys(kept)])
 
 
@@ -371,18 +377,18 @@ def _circle(nodes: list[Node], graph: AgentGraph) -> None:
     graph.width = graph.height = int(2 * centre)
 
 
-def _lanes(nodes: list[Node], graph: AgentGraph) -> None:
-    """One lane (row) per agent in order of first appearance; invocations left to right by start."""
-    lanes: dict[str, int] = {}
-    for n in nodes:
-        lanes.setdefault(n.agent, len(lanes))
+def _layers(nodes: list[Node], depth: dict[str, int], graph: AgentGraph) -> None:
+    """Invocations left to right in start order, one row per nesting depth (an invoked agent one row below
+    its caller), so a pipeline reads as a row of hand-offs under its orchestrator."""
+    rows = sorted({depth[n.key] for n in nodes})
+    row_of = {d: i for i, d in enumerate(rows)}
     for i, n in enumerate(nodes):
         n.r = _radius(n.spans)
-        n.x = 70.0 + 90.0 * i
-        n.y = 50.0 + 80.0 * lanes[n.agent]
+        n.x = 70.0 + 100.0 * i
+        n.y = 60.0 + 110.0 * row_of[depth[n.key]]
     graph.nodes = nodes
-    graph.width = int(140 + 90 * max(len(nodes) - 1, 0))
-    graph.height = int(100 + 80 * max(len(lanes) - 1, 0))
+    graph.width = int(140 + 100 * max(len(nodes) - 1, 0))
+    graph.height = int(130 + 110 * max(len(rows) - 1, 0))
 
 
 _BEND = {"invoke": 0.08, "handoff": 0.16, "wait": 0.26}  # kinds between one pair bend apart

@@ -33,8 +33,10 @@ def default_wal(args: argparse.Namespace) -> str:
     return "./swarmscope-wal" if args.store else str(Path(args.data) / "ingest-wal")
 
 
-def serve(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="swarmscope serve", description="Run the swarmscope backend.")
+def serve_parser(prog: str = "swarmscope serve", description: str = "Run the swarmscope backend.",
+                 ) -> argparse.ArgumentParser:
+    """serve's options (`swarmscope demo` takes the same ones, plus its own)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4318, help="OTLP/HTTP and the JSON API (default 4318)")
     parser.add_argument("--grpc-port", type=int, default=4317, help="OTLP/gRPC (default 4317; 0 disables)")
@@ -55,7 +57,14 @@ def serve(argv: list[str]) -> int:
                         help="seconds between detection sweeps (0 disables)")
     parser.add_argument("--detect-config", help="detector thresholds (TOML or JSON)")
     parser.add_argument("--log-level", default="info")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def serve(argv: list[str]) -> int:
+    return run_serve(serve_parser().parse_args(argv))
+
+
+def run_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -105,9 +114,9 @@ def serve(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"serve": serve, "detect": _detect}
+    commands = {"serve": serve, "detect": _detect, "demo": _demo}
     if not argv or argv[0] not in commands:
-        print("usage: swarmscope {serve,detect} [options]  (swarmscope serve --help)", file=sys.stderr)
+        print("usage: swarmscope {serve,detect,demo} [options]  (swarmscope serve --help)", file=sys.stderr)
         return 2
     return commands[argv[0]](argv[1:]) or 0
 
@@ -116,6 +125,16 @@ def _detect(argv: list[str]) -> int:
     from swarmscope.detectors import cli
 
     return cli.main(argv)
+
+
+def _demo(argv: list[str]) -> int:
+    from swarmscope.ui import demo
+
+    parser = serve_parser("swarmscope demo", "Run swarmscope with a simulated agent swarm feeding it "
+                          "(healthy runs and every kind of failure); prints the URL to open.")
+    parser.set_defaults(data="./swarmscope-demo-data")  # not mixed into a real ./swarmscope-data
+    demo.add_demo_args(parser)
+    return demo.run(parser.parse_args(argv), run_serve)
 
 
 if __name__ == "__main__":
