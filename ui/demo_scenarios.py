@@ -149,11 +149,19 @@ def retry_storm(ctx: Scenario) -> None:
                     t.set_error("http_429", "429 Too Many Requests: rate limit exceeded")
             a.set_task_status("failed")  # out of attempts: the crawler says it failed
 
-    threads = [threading.Thread(target=crawler, args=(i,)) for i in range(1, RETRY_AGENTS + 1)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    with swarmscope.agent("dispatcher", role="orchestrator", input="crawl 4 sites") as d:
+        carrier = swarmscope.inject()  # one trace: the crawler threads continue the dispatcher's
+
+        def in_trace(i: int) -> None:
+            with swarmscope.continue_from(carrier):
+                crawler(i)
+
+        threads = [threading.Thread(target=in_trace, args=(i,)) for i in range(1, RETRY_AGENTS + 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        d.set_task_status("failed")  # honest: every crawler gave up
 
 
 def duplicate_payment(ctx: Scenario) -> None:

@@ -1,0 +1,152 @@
+"""`swarmscope demo` end to end: it starts serve, feeds every scenario through the SDK (one process each),
+prints the URL, and serve's own detection finds exactly the failure each scenario plants."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from swarmscope.ui import demo
+
+# What each scenario of the first round must produce, and nothing else.
+EXPECTED = {
+    "demo-healthy": set(),
+    "demo-deadlock": {"deadlock"},
+    "demo-fanout": {"partial_failure"},
+    "demo-phantom": {"phantom_completion"},
+    "demo-retry_storm": {"retry_storm"},
+    "demo-duplicate_payment": {"duplicate_execution"},
+    "demo-loop": {"loop"},
+    "demo-context_bloat": {"context_bloat"},
+    "demo-crash": {"lost_heartbeat"},
+}
+
+
+def get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def kinds_by_run(url: str) -> dict[str, set[str]]:
+    """Open findings' kinds per run (a finding without a run id counts for its trace's runs)."""
+    runs_of_trace = {t["trace_id"]: t["run_ids"] for t in get(url + "/api/traces?limit=500")["traces"]}
+    out: dict[str, set[str]] = {run: set() for run in EXPECTED}
+    for f in get(url + "/api/findings?status=open&limit=500")["findings"]:
+        for run in [f["run_id"]] if f["run_id"] else runs_of_trace.get(f["trace_id"] or "", []):
+            out.setdefault(run, set()).add(f["kind"])
+    return out
+
+
+def poll(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"{what} not reached within {timeout:.0f} s; last value: {value!r}")
+
+
+def processes_mentioning(text: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def read_lines(proc: subprocess.Popen, lines: list[str]) -> None:
+    for line in proc.stdout:
+        lines.append(line)
+
+
+def test_demo_starts_serve_prints_the_url_and_every_scenario_is_detected(tmp_path):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "swarmscope.ui.cli", "demo", "--port", str(port), "--grpc-port", "0",
+         "--data", str(tmp_path / "data"), "--detect-interval", "0.5", "--every", "3600",
+         "--log-level", "warning"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    threading.Thread(target=read_lines, args=(proc, lines), daemon=True).start()
+    try:
+        poll(lambda: any(f"open {url}/ in your browser" in line for line in lines) or proc.poll() is not None,
+             180, "the demo printing its URL")
+        assert proc.poll() is None, "".join(lines)
+        assert any("9 scenarios running" in line for line in lines), "".join(lines)
+        poll(lambda: {run: kinds_by_run(url).get(run) for run in EXPECTED} == EXPECTED, 120,
+             "every scenario's findings")
+        # The deadlock stays open while the demo runs: its waits keep heartbeating.
+        waits = get(url + "/api/waits?run_id=demo-deadlock")
+        assert sorted(w["agent_id"] for w in waits["waits"]) == ["coder", "docs", "orchestrator", "planner",
+                                                                  "tester"], waits
+        assert len(waits["cycles"]) == 1
+        page = urllib.request.urlopen(url + "/runs/demo-deadlock", timeout=30).read().decode()
+        assert page.count('class="edge wait dashed open cycle"') == 4
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, "".join(lines)[-3000:]
+    # No scenario process outlives the demo.
+    poll(lambda: not processes_mentioning(url), 15, "the scenario processes ending")
+
+
+def test_feed_keeps_the_deadlock_heartbeating_until_the_block_exits(server_factory):
+    srv = server_factory(extra_args=["--detect-interval", "0.5"])
+    with demo.running(srv.url, ["deadlock"], prefix="t-") as runs:
+        assert runs == {"deadlock": "t-deadlock"}
+
+        def open_waits() -> dict[str, str]:
+            """wait span id -> its last heartbeat, over the run's traces."""
+            traces = get(srv.url + "/api/traces?run_id=t-deadlock")["traces"]
+            spans = [s for t in traces for s in get(srv.url + f"/api/traces/{t['trace_id']}")["spans"]]
+            return {s["span_id"]: s["last_seen"] for s in spans if s["open"] and s["operation"] == "wait"}
+
+        first = poll(lambda: (w := open_waits()) and len(w) == 5 and w, 30, "five open waits")
+        poll(lambda: all(seen > first[sid] for sid, seen in open_waits().items()), 30, "a newer heartbeat")
+        poll(lambda: get(srv.url + "/api/findings?kind=deadlock&run_id=t-deadlock&status=open")["count"] == 1,
+             30, "the deadlock finding")
+    # Released: the waits end, and the next sweep resolves the deadlock.
+    poll(lambda: get(srv.url + "/api/findings?kind=deadlock&run_id=t-deadlock&status=resolved")["count"] == 1,
+         30, "the deadlock resolved")
+    poll(lambda: not processes_mentioning(srv.url), 15, "the scenario process ending")
+
+
+def test_bad_input_is_refused_clearly():
+    with pytest.raises(ValueError, match="unknown demo scenario.*'nope'.*known: healthy"):
+        demo.feed("http://127.0.0.1:9", ["healthy", "nope"])
+    for args, code, message in (
+        (["--url", "ftp://example.com"], 2, "--url must be an http(s) URL"),
+        (["--url", "http://127.0.0.1:9", "--every", "0"], 2, "--every must be > 0"),
+    ):
+        out = subprocess.run([sys.executable, "-m", "swarmscope.ui.cli", "demo", *args], capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == code and message in out.stderr, (args, out.stderr)
+    worker = subprocess.run([sys.executable, "-m", "swarmscope.ui.demo", "nope", "http://x", "r"],
+                            capture_output=True, text=True, timeout=60)
+    assert worker.returncode == 2 and "scenarios: healthy, deadlock" in worker.stderr
