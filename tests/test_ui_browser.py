@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +17,12 @@ from pathlib import Path
 import pytest
 import ui_feed
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from swarmscope.ui import demo
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
-SDK_SCENARIOS = str(Path(__file__).with_name("scenarios_sdk.py"))
-DEADLOCK_RUN = "run-deadlock-ui"
+DEMO_PREFIX = "ui-"
+DEADLOCK_RUN = DEMO_PREFIX + "deadlock"
+PHANTOM_RUN = DEMO_PREFIX + "phantom"
 WIDTHS = (1280, 390)
 # Chromium logs the HTTP status of a page it was asked to load; the error pages are meant to be 4xx.
 EXPECTED_STATUS_LOG = re.compile(r"Failed to load resource: the server responded with a status of 40[04]")
@@ -51,25 +51,23 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def ui(module_server_factory) -> Iterator[dict]:
-    """One server with: small runs, a hostile span, a 10,000-span trace, a live four-agent deadlock."""
+    """One server fed with every demo scenario (the deadlock stays open, heartbeating), plus small runs
+    to filter, a hostile span and a 10,000-span trace."""
     srv = module_server_factory(extra_args=["--detect-interval", "0.5"])
-    deadlock = subprocess.Popen([sys.executable, SDK_SCENARIOS, "deadlock", srv.url, DEADLOCK_RUN, "600"],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
+    with demo.running(srv.url, prefix=DEMO_PREFIX) as demo_runs:
         data = {
             "server": srv,
+            "demo": demo_runs,
             "runs": ui_feed.feed_small_runs(srv.url),
             "hostile": ui_feed.feed_hostile(srv.url),
             "big": ui_feed.feed_big_trace(srv.url),
         }
-        srv.wait_for(lambda: srv.get("/api/findings", kind="deadlock", run_id=DEADLOCK_RUN)["count"],
-                     timeout=60)
+        for kind, run in (("deadlock", DEADLOCK_RUN), ("phantom_completion", PHANTOM_RUN)):
+            srv.wait_for(lambda k=kind, r=run: srv.get("/api/findings", kind=k, run_id=r)["count"],
+                         timeout=60)
         srv.wait_for(lambda: [t["span_count"] for t in srv.get("/api/traces", run_id="run-big")["traces"]]
                      == [ui_feed.BIG_TRACE_SPANS], timeout=60)
         yield data
-    finally:
-        deadlock.kill()
-        deadlock.wait()
 
 
 class Console:
@@ -109,6 +107,8 @@ def pages_to_visit(ui: dict) -> dict[str, str]:
     return {
         "runs": "/",
         "run-deadlock": f"/runs/{DEADLOCK_RUN}",
+        "run-phantom": f"/runs/{PHANTOM_RUN}",
+        "run-fanout": f"/runs/{DEMO_PREFIX}fanout",
         "trace-big": f"/traces/{ui['big']}",
         "trace-hostile": f"/traces/{ui['hostile']}",
         "runs-filtered": "/?status=failed&service=billing",
@@ -155,7 +155,8 @@ def test_filter_swaps_runs_list_through_htmx_and_url(ui, page: Page) -> None:
     page.wait_for_url(re.compile(r"\?status=failed$"))
     expect(page.locator("a[href='/runs/run-beta']")).to_have_count(0)
     runs = page.locator("table.runs a.row-link").evaluate_all("els => els.map(e => e.getAttribute('href'))")
-    assert runs == ["/runs/run-gamma"]
+    assert runs == [r["url"] for r in ui["server"].get("/api/runs", status="failed")["runs"]]  # as the API
+    assert "/runs/run-gamma" in runs
     assert page.evaluate("window.__sameDocument") is True
     page.fill("input[name=service]", "search")
     page.press("input[name=service]", "Enter")
@@ -184,8 +185,20 @@ def test_deadlock_run_shows_status_finding_and_cycle(ui, page: Page) -> None:
     assert card.is_visible()
     cycle = card.locator(".cycle .agent").all_inner_texts()
     assert sorted(set(cycle)) == ["coder", "docs", "planner", "tester"]
-    pinned = page.locator(".waterfall .row .badge.k-deadlock")
-    assert pinned.count() == 4
+    finding = ui["server"].get("/api/findings", kind="deadlock", run_id=DEADLOCK_RUN)["findings"][0]
+    pinned = page.locator(".waterfall .row:has(.badge.k-deadlock)")
+    assert sorted(pinned.evaluate_all("els => els.map(e => e.dataset.span)")) == sorted(finding["span_ids"])
+
+
+def test_phantom_completion_card_shows_claim_against_exit_code(ui, page: Page) -> None:
+    page.goto(ui["server"].url + f"/runs/{PHANTOM_RUN}")
+    card = page.locator(".finding").filter(has_text="phantom completion").first
+    claim, contra = card.locator(".versus .claim"), card.locator(".versus .contra")
+    assert "completed" in claim.inner_text()
+    assert re.search(r"exit code\s+1", contra.inner_text()), contra.inner_text()
+    claim_box, contra_box = claim.bounding_box(), contra.bounding_box()
+    assert abs(claim_box["y"] - contra_box["y"]) < 2 and contra_box["x"] > claim_box["x"]  # side by side
+    shot(page, "findings-phantom")
 
 
 def test_deadlock_agent_graph_draws_the_cycle_in_red(ui, page: Page) -> None:

@@ -18,7 +18,7 @@ def runs_by_key(result: dict) -> dict[str, dict]:
 
 @pytest.fixture
 def swarm(store):
-    """Five runs, last activity 50 s .. 10 s ago: ok, failed, running (heartbeat), lost (heartbeat), phantom."""
+    """Five runs, last activity 50 s .. 10 s ago: ok, failed, running, lost (silent heartbeat), phantom."""
     now = time.time_ns()
     ok = Scenario(run_id="r-ok", service="billing", now_ns=now)
     root = ok.agent("planner", start=-60, dur=10, input_tokens=100, output_tokens=20,
