@@ -123,6 +123,7 @@ def _view(request: Request, title: str, trace_ids: list[str], findings: list[dic
         "open": sum(1 for s in spans if s["open"]), "lost": sum(1 for s in spans if s["lost"]),
         "tokens": sum((s["input_tokens"] or 0) + (s["output_tokens"] or 0) for s in spans),
         "duration_ms": (tree.t1 - tree.t0) / 1e6 if spans else 0,
+        "start_time": spans[0]["start_time"] if spans else None,
         "services": sorted({s["service_name"] for s in spans if s["service_name"]}),
     }
     context = {"title": title, "run_id": run_id, "trace_ids": trace_ids, "rows": rows, "tree": tree,
