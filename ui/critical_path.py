@@ -13,15 +13,13 @@ whole run were the parent of every root, so the path crosses from trace to trace
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 _RUN = "\0run"  # the virtual parent of the roots
 
 
-@dataclass(frozen=True)
-class Section:
+class Section(NamedTuple):
     """A stretch of time [start_ns, end_ns] during which the run waited on `span_id` itself."""
 
     span_id: str
@@ -90,13 +88,17 @@ def _clip(times: dict[str, tuple[int, int]], children: dict[str, list[str]]) -> 
     while stack:
         pid = stack.pop()
         p_start, p_end = times[pid]
+        d = depth[pid] + 1
         for c in children.get(pid, ()):
             start, end = times[c]
             if start > p_end or c in depth:
                 continue
-            start = max(start, p_start)
-            times[c] = (start, max(start, min(end, p_end)))
-            depth[c] = depth[pid] + 1
+            if start < p_start:
+                start = p_start
+            if end > p_end:
+                end = p_end
+            times[c] = (start, end if end > start else start)
+            depth[c] = d
             stack.append(c)
     return depth
 
