@@ -31,6 +31,7 @@ def test_pages_errors_and_escaping(server) -> None:
 
     status, _, html = fetch(server.url + f"/traces/{hostile}")
     assert status == 200 and "<script>alert" not in html and "onerror=alert" not in html.replace("&", "")
+    assert '<a href="/runs/run-hostile">run-hostile</a>' in html  # a trace page links to its run
     span_id = html.split('data-span="')[1].split('"')[0]
     status, _, panel = fetch(server.url + f"/traces/{hostile}/spans/{span_id}", {"HX-Request": "true"})
     assert status == 200

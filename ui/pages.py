@@ -125,6 +125,7 @@ def _view(request: Request, title: str, trace_ids: list[str], findings: list[dic
         "duration_ms": (tree.t1 - tree.t0) / 1e6 if spans else 0,
         "start_time": spans[0]["start_time"] if spans else None,
         "services": sorted({s["service_name"] for s in spans if s["service_name"]}),
+        "run_ids": sorted({s["run_id"] for s in spans if s["run_id"]})[:5],
     }
     context = {"title": title, "run_id": run_id, "trace_ids": trace_ids, "rows": rows, "tree": tree,
                "summary": summary, "findings": findings, "pins": _pins(findings), "critical": critical,
