@@ -79,6 +79,24 @@ def test_as_run_view_has_one_node_per_invocation_in_time_order():
         ("O", "C2", "handoff"): 1, ("T", "C", "wait"): 2}
 
 
+def test_a_wait_on_a_shared_name_points_at_every_instance():
+    """A fan-out: the lead waits for "sub-researcher", three instances run under that name."""
+    spans = [agent("L", "researcher", 0, 10)]
+    for i, topic in enumerate(("pricing", "latency", "licensing")):
+        spans.append(dict(agent(f"S{i}", "sub-researcher", 1, 9, "L"), agent_id=f"sub-researcher:{topic}"))
+    spans.append(wait("L.w", "researcher", "sub-researcher", 1, 9, "L", status="Error"))
+    graph = build(spans, [])
+    assert [(n.agent, n.label) for n in graph.nodes] == [
+        ("researcher", "researcher"), ("sub-researcher:latency", "sub-researcher:latency"),
+        ("sub-researcher:licensing", "sub-researcher:licensing"),
+        ("sub-researcher:pricing", "sub-researcher:pricing")]
+    assert sorted(k for k in edges(graph) if k[2] == "wait") == [
+        ("researcher", f"sub-researcher:{t}", "wait") for t in ("latency", "licensing", "pricing")]
+    as_run = build(spans, [], view="asrun")
+    assert sorted(k for k in edges(as_run) if k[2] == "wait") == [("L", "S0", "wait"), ("L", "S1", "wait"),
+                                                                   ("L", "S2", "wait")]
+
+
 def test_a_bad_view_falls_back_to_aggregated():
     assert build(pipeline(), [], view="<svg onload=x>").view == "agents"
     assert build(pipeline(), [], view=None).view == "agents"

@@ -25,7 +25,7 @@ VIEWS = ("agents", "asrun")
 MAX_NODES = 60  # past it the smallest nodes are left out (and counted), so the SVG stays readable
 _OPERATION_AGENT = "invoke_agent"
 _OPERATION_WAIT = "wait"
-_LABEL_CHARS = 18
+_LABEL_CHARS = 24
 Pairs = set[tuple[str, str]]  # (waiting agent, agent waited for)
 
 
@@ -146,6 +146,13 @@ class _Model:
             agent = _agent_of(s)
             if agent and (s.get("operation") == _OPERATION_AGENT or agent not in self.names):
                 self.names[agent] = s.get("agent_name") or agent
+        ids_by_name: dict[str, set[str]] = defaultdict(set)
+        for agent, name in self.names.items():
+            ids_by_name[name].add(agent)
+        self.ids_by_name = {name: sorted(ids) for name, ids in ids_by_name.items()}
+        # Several instances under one name (agent ids "sub-researcher:pricing", ...): label them by id.
+        self.labels = {agent: agent if len(ids_by_name[name]) > 1 else name
+                       for agent, name in self.names.items()}
         self.invocations = [s for s in spans if s.get("operation") == _OPERATION_AGENT and _agent_of(s)]
         self.invocations.sort(key=lambda s: (self.times[s["span_id"]][0], s["span_id"]))
         self.invocation_ids = {s["span_id"] for s in self.invocations}
@@ -165,6 +172,13 @@ class _Model:
         for sid in chain:
             self._owner[sid] = found
         return found
+
+    def targets(self, wait_for: str) -> list[str]:
+        """The agent ids a wait names: the id itself, else every instance with that name (a wait on a
+        fan-out names the sub-agents' common name), else the name as given (an agent not seen yet)."""
+        if wait_for in self.names:
+            return [wait_for]
+        return self.ids_by_name.get(wait_for) or [wait_for]
 
     def parent_invocation(self, inv: dict[str, Any]) -> str:
         return self.owner(inv.get("parent_span_id") or "")
@@ -235,7 +249,7 @@ def _aggregated(model: _Model, graph: AgentGraph, cycle_pairs: Pairs) -> None:
 
     def node(agent: str) -> Node:
         if agent not in nodes:
-            nodes[agent] = Node(agent, agent, model.names.get(agent, agent), start_ns=2**63)
+            nodes[agent] = Node(agent, agent, model.labels.get(agent, agent), start_ns=2**63)
         return nodes[agent]
 
     for s in model.spans:
@@ -265,9 +279,10 @@ def _aggregated(model: _Model, graph: AgentGraph, cycle_pairs: Pairs) -> None:
     for prev, nxt in model.handoffs():
         edge(_agent_of(prev), _agent_of(nxt), "handoff")
     for w in model.waits:
-        e = edge(_agent_of(w), w["wait_for"], "wait")
-        node(w["wait_for"])  # it may have sent no span of its own (yet)
-        _add_wait(e, model, w)
+        for target in model.targets(w["wait_for"]):
+            e = edge(_agent_of(w), target, "wait")
+            node(target)  # it may have sent no span of its own (yet)
+            _add_wait(e, model, w)
     for e in edges.values():
         e.cycle = e.kind == "wait" and (e.source, e.target) in cycle_pairs and e.open
     for n in nodes.values():
@@ -284,7 +299,7 @@ def _as_run(model: _Model, graph: AgentGraph, cycle_pairs: Pairs, cycle_waits: s
     nodes: dict[str, Node] = {}
     for inv in model.invocations:
         agent = _agent_of(inv)
-        nodes[inv["span_id"]] = Node(inv["span_id"], agent, model.names.get(agent, agent), invocations=1,
+        nodes[inv["span_id"]] = Node(inv["span_id"], agent, model.labels.get(agent, agent), invocations=1,
                                      open=bool(inv.get("open")), start_ns=model.times[inv["span_id"]][0])
     for s in model.spans:
         owner = model.owner(s["span_id"])
@@ -311,14 +326,15 @@ def _as_run(model: _Model, graph: AgentGraph, cycle_pairs: Pairs, cycle_waits: s
         by_agent[_agent_of(inv)].append(inv)
     for w in model.waits:
         source = model.owner(w["span_id"])
-        target = _target_invocation(model, by_agent.get(w["wait_for"], []), w)
-        if not source or not target:
-            continue
-        e = edge(source, target, "wait")
-        _add_wait(e, model, w)
-        if e.open and (_agent_of(w), w["wait_for"]) in cycle_pairs and w["span_id"] in cycle_waits:
-            e.cycle = True
-            nodes[source].cycle = nodes[target].cycle = True
+        for agent in model.targets(w["wait_for"]):
+            target = _target_invocation(model, by_agent.get(agent, []), w)
+            if not source or not target:
+                continue
+            e = edge(source, target, "wait")
+            _add_wait(e, model, w)
+            if e.open and (_agent_of(w), agent) in cycle_pairs and w["span_id"] in cycle_waits:
+                e.cycle = True
+                nodes[source].cycle = nodes[target].cycle = True
     depth: dict[str, int] = {}
     for inv in model.invocations:  # in start order: a caller's depth is known before its callees'
         parent = model.parent_invocation(inv)
@@ -384,10 +400,10 @@ def _layers(nodes: list[Node], depth: dict[str, int], graph: AgentGraph) -> None
     row_of = {d: i for i, d in enumerate(rows)}
     for i, n in enumerate(nodes):
         n.r = _radius(n.spans)
-        n.x = 70.0 + 100.0 * i
+        n.x = 70.0 + 130.0 * i
         n.y = 60.0 + 110.0 * row_of[depth[n.key]]
     graph.nodes = nodes
-    graph.width = int(140 + 100 * max(len(nodes) - 1, 0))
+    graph.width = int(140 + 130 * max(len(nodes) - 1, 0))
     graph.height = int(130 + 110 * max(len(rows) - 1, 0))
 
 
