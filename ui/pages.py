@@ -113,7 +113,7 @@ def _view(request: Request, title: str, trace_ids: list[str], findings: list[dic
     if spans is None:
         raise HTTPException(404, f"No trace {trace_ids[0]} in the store (it may have expired).")
     tree = trace_view.build_tree(spans)
-    rows = trace_view.rows(tree, tree.roots, 0)
+    rows = trace_view.rows(tree, tree.roots[:trace_view.ROOT_LIMIT], 0)
     critical = _critical_path(spans)
     graph = _agent_graph(spans, findings, request.query_params.get("graph"))
     agents = sorted({s["agent_name"] or s["agent_id"] for s in spans if s["agent_name"] or s["agent_id"]})
@@ -128,6 +128,7 @@ def _view(request: Request, title: str, trace_ids: list[str], findings: list[dic
         "run_ids": sorted({s["run_id"] for s in spans if s["run_id"]})[:5],
     }
     context = {"title": title, "run_id": run_id, "trace_ids": trace_ids, "rows": rows, "tree": tree,
+               "hidden_roots": max(len(tree.roots) - trace_view.ROOT_LIMIT, 0),
                "summary": summary, "findings": findings, "pins": _pins(findings), "critical": critical,
                "graph": graph, "open_findings": [f for f in findings if f["status"] == "open"]}
     return render(request, "trace.html", context)

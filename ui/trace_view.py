@@ -119,6 +119,7 @@ def get_span(store: Store, trace_id: str, span_id: str) -> dict[str, Any] | None
 COLLAPSE_OVER = 60  # a subtree with more spans than this starts collapsed and loads on expand
 CHILD_PAGE = 200  # children rendered per expand; a "more" row loads the next ones
 ROW_BUDGET = 1500  # rows rendered by the first page; past it, subtrees start collapsed
+ROOT_LIMIT = 1000  # top-level spans rendered at most (orphans whose parents never arrived are roots)
 
 
 @dataclass
