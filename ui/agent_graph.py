@@ -16,10 +16,13 @@ escaping every name.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
+
+from .pages_render import duration
 
 VIEWS = ("agents", "asrun")
 MAX_NODES = 60  # past it the smallest nodes are left out (and counted), so the SVG stays readable
@@ -264,13 +267,7 @@ def _aggregated(model: _Model, graph: AgentGraph, cycle_pairs: Pairs) -> None:
             n.invocations += 1
             n.open = n.open or bool(s.get("open"))
     edges: dict[tuple[str, str, str], Edge] = {}
-
-    def edge(source: str, target: str, kind: str) -> Edge:
-        key = (source, target, kind)
-        if key not in edges:
-            edges[key] = Edge(source, target, kind)
-        edges[key].count += 1
-        return edges[key]
+    edge = functools.partial(_count_edge, edges)
 
     for inv in model.invocations:
         parent = model.parent_invocation(inv)
@@ -307,13 +304,7 @@ def _as_run(model: _Model, graph: AgentGraph, cycle_pairs: Pairs, cycle_waits: s
             nodes[owner].spans += 1
             nodes[owner].errors += _is_error(s)
     edges: dict[tuple[str, str, str], Edge] = {}
-
-    def edge(source: str, target: str, kind: str) -> Edge:
-        key = (source, target, kind)
-        if key not in edges:
-            edges[key] = Edge(source, target, kind)
-        edges[key].count += 1
-        return edges[key]
+    edge = functools.partial(_count_edge, edges)
 
     for inv in model.invocations:
         parent = model.parent_invocation(inv)
@@ -343,6 +334,15 @@ def _as_run(model: _Model, graph: AgentGraph, cycle_pairs: Pairs, cycle_waits: s
     kept = _keep(graph, ordered, key=lambda n: n.spans)
     _layers(kept, depth, graph)
     _route(graph, [e for e in edges.values() if e.source in _keys(kept) and e.target in _keys(kept)])
+
+
+def _count_edge(edges: dict[tuple[str, str, str], Edge], source: str, target: str, kind: str) -> Edge:
+    """The edge source -> target of this kind, one more time."""
+    key = (source, target, kind)
+    if key not in edges:
+        edges[key] = Edge(source, target, kind)
+    edges[key].count += 1
+    return edges[key]
 
 
 def _target_invocation(model: _Model, invocations: list[dict[str, Any]], wait: dict[str, Any]) -> str:
@@ -434,11 +434,4 @@ def _route(graph: AgentGraph, edges: list[Edge]) -> None:
 
 
 def _duration(ns: int) -> str:
-    seconds = ns / 1e9
-    if seconds < 1:
-        return f"{ns / 1e6:.0f} ms"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+    return duration(ns / 1e6)
