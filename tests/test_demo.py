@@ -31,16 +31,25 @@ EXPECTED = {
 }
 
 
-def get(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=30) as resp:
-        return json.loads(resp.read())
+API_KEY = "demo-key"  # the demo test runs with --api-key: the scenario processes must send it
+
+
+def read(url: str, key: str | None = None) -> bytes:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as resp:
+        return resp.read()
+
+
+def get(url: str, key: str | None = None) -> dict:
+    return json.loads(read(url, key))
 
 
 def kinds_by_run(url: str) -> dict[str, set[str]]:
     """Open findings' kinds per run (a finding without a run id counts for its trace's runs)."""
-    runs_of_trace = {t["trace_id"]: t["run_ids"] for t in get(url + "/api/traces?limit=500")["traces"]}
+    traces = get(url + "/api/traces?limit=500", API_KEY)["traces"]
+    runs_of_trace = {t["trace_id"]: t["run_ids"] for t in traces}
     out: dict[str, set[str]] = {run: set() for run in EXPECTED}
-    for f in get(url + "/api/findings?status=open&limit=500")["findings"]:
+    for f in get(url + "/api/findings?status=open&limit=500", API_KEY)["findings"]:
         for run in [f["run_id"]] if f["run_id"] else runs_of_trace.get(f["trace_id"] or "", []):
             out.setdefault(run, set()).add(f["kind"])
     return out
@@ -86,7 +95,7 @@ def test_demo_starts_serve_prints_the_url_and_every_scenario_is_detected(tmp_pat
     proc = subprocess.Popen(
         [sys.executable, "-m", "swarmscope.ui.cli", "demo", "--port", str(port), "--grpc-port", "0",
          "--data", str(tmp_path / "data"), "--detect-interval", "0.5", "--every", "3600",
-         "--log-level", "warning"],
+         "--log-level", "warning", "--api-key", API_KEY],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     threading.Thread(target=read_lines, args=(proc, lines), daemon=True).start()
@@ -98,11 +107,11 @@ def test_demo_starts_serve_prints_the_url_and_every_scenario_is_detected(tmp_pat
         poll(lambda: {run: kinds_by_run(url).get(run) for run in EXPECTED} == EXPECTED, 120,
              "every scenario's findings")
         # The deadlock stays open while the demo runs: its waits keep heartbeating.
-        waits = get(url + "/api/waits?run_id=demo-deadlock")
+        waits = get(url + "/api/waits?run_id=demo-deadlock", API_KEY)
         assert sorted(w["agent_id"] for w in waits["waits"]) == ["coder", "docs", "orchestrator", "planner",
                                                                   "tester"], waits
         assert len(waits["cycles"]) == 1
-        page = urllib.request.urlopen(url + "/runs/demo-deadlock", timeout=30).read().decode()
+        page = read(url + "/runs/demo-deadlock", API_KEY).decode()
         assert page.count('class="edge wait dashed open cycle"') == 4
     finally:
         proc.send_signal(signal.SIGINT)
