@@ -25,6 +25,7 @@ DEADLOCK_RUN = DEMO_PREFIX + "deadlock"
 PHANTOM_RUN = DEMO_PREFIX + "phantom"
 WIDTHS = (1280, 390)
 # Chromium logs the HTTP status of a page it was asked to load; the error pages are meant to be 4xx.
+expect.set_options(timeout=15_000)  # two loaded cores: a swap may take a few seconds
 EXPECTED_STATUS_LOG = re.compile(r"Failed to load resource: the server responded with a status of 40[04]")
 
 
