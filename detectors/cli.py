@@ -14,9 +14,10 @@ import json
 import sys
 from urllib.parse import urlparse
 
+from swarmscope.schema.times import iso_ms, now_ms, parse_time
+
 from .config import ConfigError, load_config
 from .model import KINDS, SEVERITIES
-from .util import iso_ms, now_ms, parse_since
 
 
 def _store(args: argparse.Namespace):
@@ -56,7 +57,7 @@ def main(argv: list[str]) -> int:
     try:
         config = load_config(args.config)
         now = now_ms()
-        since = parse_since(args.since, now) if args.since else None
+        since = parse_time(args.since, now) if args.since else None
     except (ConfigError, ValueError) as exc:
         print(f"swarmscope detect: {exc}", file=sys.stderr)
         return 2

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from swarmscope.schema.params import in_list, list_param
+from swarmscope.schema.params import array_of, fill, in_list, list_param
 
 from .model import Finding, common
 from .sweep import REPEATED_INPUT, Sweep
@@ -26,42 +26,42 @@ CLAIM = (
     "(TaskStatus = 'completed' OR (Operation = 'invoke_agent' AND StatusCode = 'Ok')))"
 )
 
-PHANTOM_SQL = f"""
+PHANTOM_SQL = fill("""
 SELECT TraceId, SpanId, any(SpanName) AS name, any(AgentId) AS agent, any(RunId) AS run_id,
     any(TaskId) AS task_id, any(StatusCode) AS status, any(TaskStatus) AS task_status,
     any(ExitCode) AS exit_code, any(ValidationPassed) AS validation, any(TestCommand) AS test_command,
     any(Confidence) AS confidence
 FROM spans
-WHERE {{scope}} AND {CLAIM}
+WHERE {scope} AND {claim}
   AND ((ExitCode IS NOT NULL AND ExitCode != 0) OR ValidationPassed = false
        OR (TestCommand != '' AND ExitCode IS NULL AND ValidationPassed IS NULL)
-       OR Confidence < {{max_min_confidence:Float64}})
+       OR Confidence < {max_min_confidence:Float64})
 GROUP BY TraceId, SpanId
-"""
+""", claim=CLAIM)
 
 # Where a test command shows up as having run: a span recording it as its own evidence (with a
 # result), or a process/tool span carrying it as its command line or arguments.
-COMMAND_RAN_SQL = f"""
+COMMAND_RAN_SQL = fill("""
 SELECT TraceId, cmd, groupUniqArray(SpanId) AS span_ids
 FROM spans
 ARRAY JOIN [TestCommand, SpanAttributes['process.command_line'],
             SpanAttributes['process.command'], SpanAttributes['gen_ai.tool.call.arguments']] AS cmd
-WHERE Timestamp >= fromUnixTimestamp64Milli({{since_ms:Int64}}) AND TraceId IN {in_list('traces')}
-  AND cmd != '' AND (cmd IN {{cmds:Array(String)}} OR multiSearchAny(cmd, {{cmds:Array(String)}}))
+WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND TraceId IN {traces}
+  AND cmd != '' AND (cmd IN {cmds} OR multiSearchAny(cmd, {cmd_array}))
 GROUP BY TraceId, cmd
-"""
+""", traces=in_list("traces"), cmds=in_list("cmds"), cmd_array=array_of("cmds"))
 
 # Agents of one run (else one trace) that completed one task on one input with different outputs.
 # Only inputs given more than once (Sweep.repeated_inputs) can have been given to two agents.
-DISAGREE_SQL = f"""
+DISAGREE_SQL = fill("""
 SELECT if(RunId != '', RunId, TraceId) AS run, TaskId, InputHash,
     groupArray((AgentId, OutputHash, TraceId, SpanId, RunId)) AS runs
 FROM spans
-WHERE {{run_scope}} AND {CLAIM}
-  AND TaskId != '' AND InputHash != '' AND OutputHash != '' AND AgentId != '' AND {REPEATED_INPUT}
+WHERE {run_scope} AND {claim}
+  AND TaskId != '' AND InputHash != '' AND OutputHash != '' AND AgentId != '' AND {repeated_input}
 GROUP BY run, TaskId, InputHash
 HAVING uniqExact(AgentId) > 1 AND uniqExact(OutputHash) > 1
-"""
+""", claim=CLAIM, repeated_input=REPEATED_INPUT)
 
 
 def detect_phantom_completions(sweep: Sweep) -> list[Finding]:
@@ -73,7 +73,7 @@ def detect_phantom_completions(sweep: Sweep) -> list[Finding]:
         *cfg.overrides("phantom_completion", "min_confidence", "tools").values(),
     ]
     rows = sweep.store.rows(
-        PHANTOM_SQL.replace("{scope}", scope), {**params, "max_min_confidence": max(bounds)}
+        fill(PHANTOM_SQL, scope=scope), {**params, "max_min_confidence": max(bounds)}
     )
     # Which declared test commands never ran?
     unverified = [r for r in rows if r["test_command"] and r["exit_code"] is None and r["validation"] is None]
@@ -84,7 +84,7 @@ def detect_phantom_completions(sweep: Sweep) -> list[Finding]:
             {
                 "since_ms": sweep.since_ms,
                 "traces": list_param(sorted({r["TraceId"] for r in unverified})),
-                "cmds": sorted({r["test_command"] for r in unverified}),
+                "cmds": list_param(sorted({r["test_command"] for r in unverified})),
             },
         ):
             for claim in unverified:
@@ -160,7 +160,7 @@ def _disagreements(sweep: Sweep) -> list[Finding]:
     if not repeated:
         return []
     scope, params = sweep.run_scope()
-    rows = sweep.store.rows(DISAGREE_SQL.replace("{run_scope}", scope), {**params, "repeated": repeated})
+    rows = sweep.store.rows(fill(DISAGREE_SQL, run_scope=scope), {**params, "repeated": repeated})
     findings = []
     for r in rows:
         runs = sorted(set(r["runs"]))
@@ -207,8 +207,8 @@ FAILED = "(StatusCode = 'Error' OR TimedOut = 1 OR TaskStatus IN ('failed', 'aba
 # packed in one array; the retry key hashed only where a retry can match (failed spans and spans with an
 # attempt number); cityHash64, not sipHash64 (~3x cheaper on hex ids, more on LowCardinality columns).
 # The walk up was an arrayFold in SQL: ~0.15 s for the ~5% of traces that pass; in Python ~0.03 s.
-PARTIAL_SQL = f"""
-WITH {{slack_ns:Int64}} AS slack
+PARTIAL_SQL = fill("""
+WITH {slack_ns:Int64} AS slack
 SELECT TraceId, hids, hparents, ends, claims, unrecovered
 FROM (
     SELECT TraceId, hids, hparents, ends, arrayMap(f -> toUInt8(bitAnd(f, 1)), flags) AS claims,
@@ -237,22 +237,22 @@ FROM (
         SELECT TraceId,
             groupArray(cityHash64(SpanId)) AS hids,
             groupArray(if(ParentSpanId = '', 0, cityHash64(ParentSpanId))) AS hparents,
-            groupArray(if({FAILED} OR Attempt > 0, cityHash64(ParentSpanId, ToolName, ToolCallId), 0))
+            groupArray(if({failed} OR Attempt > 0, cityHash64(ParentSpanId, ToolName, ToolCallId), 0))
                 AS rkeys,
             groupArray(toUnixTimestamp64Nano(Timestamp) + toInt64(Duration)) AS ends,
             -- bits: attempt << 2 | failed << 1 | claim
-            groupArray(toUInt64(Attempt) * 4 + {FAILED} * 2 + {CLAIM}) AS flags
+            groupArray(toUInt64(Attempt) * 4 + {failed} * 2 + {claim}) AS flags
         FROM spans
-        WHERE {{scope}}
+        WHERE {scope}
         GROUP BY TraceId
-        HAVING max({CLAIM}) = 1 AND count() > 1
+        HAVING max({claim}) = 1 AND count() > 1
     )
 )
 WHERE notEmpty(unrecovered) OR look_closely
 -- Keep the filter after the arrays it needs and before the output: merged, the planner computed the
 -- output arrays for every trace, not only the ~5% that pass.
 SETTINGS query_plan_merge_expressions = 0, query_plan_filter_push_down = 0
-"""
+""", failed=FAILED, claim=CLAIM)
 
 MAX_DEPTH = 32  # levels walked up from a failed or late span
 
@@ -282,26 +282,26 @@ def _partial_pairs(row: dict, slack_ns: int) -> list[tuple[int, bool, int]]:
 
 # Ids, names and agents of the spans PARTIAL_SQL found (by hash), and each trace's run (its one RunId,
 # if it has one).
-PARTIAL_DETAILS_SQL = f"""
+PARTIAL_DETAILS_SQL = fill("""
 SELECT TraceId, groupUniqArrayIf(RunId, RunId != '') AS run_set,
     groupArrayIf((cityHash64(SpanId), SpanId, SpanName, AgentId),
-                 cityHash64(SpanId) IN {in_list('hashes', 'UInt64')}) AS named
+                 cityHash64(SpanId) IN {hashes}) AS named
 FROM spans
-WHERE {{scope}} AND TraceId IN {in_list('traces')}
+WHERE {scope} AND TraceId IN {traces}
 GROUP BY TraceId
-"""
+""", hashes=in_list("hashes", "UInt64"), traces=in_list("traces"))
 
 # Finished spans of the traces where an open span's parent is not open (it may have ended).
-TREE_SQL = f"""
+TREE_SQL = fill("""
 SELECT TraceId, SpanId, any(ParentSpanId) AS parent, any(SpanName) AS name, any(AgentId) AS agent,
     any(RunId) AS run_id,
     max(StatusCode != 'Error'
         AND (TaskStatus = 'completed' OR (Operation = 'invoke_agent' AND StatusCode = 'Ok')))
         AS claim
 FROM spans
-WHERE TraceId IN {in_list('traces')} AND Timestamp >= fromUnixTimestamp64Milli({{since_ms:Int64}})
+WHERE TraceId IN {traces} AND Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64})
 GROUP BY TraceId, SpanId
-"""
+""", traces=in_list("traces"))
 
 
 def detect_partial_failures(sweep: Sweep) -> list[Finding]:
@@ -310,7 +310,7 @@ def detect_partial_failures(sweep: Sweep) -> list[Finding]:
     # claim span -> {trace, failed descendants}
     per_trace: dict[str, dict] = {}
     found = []
-    for r in sweep.store.rows(PARTIAL_SQL.replace("{scope}", scope), {**params, "slack_ns": slack_ns}):
+    for r in sweep.store.rows(fill(PARTIAL_SQL, scope=scope), {**params, "slack_ns": slack_ns}):
         pairs = _partial_pairs(r, slack_ns)
         if pairs:
             found.append({"TraceId": r["TraceId"], "found": pairs})
@@ -320,7 +320,7 @@ def detect_partial_failures(sweep: Sweep) -> list[Finding]:
         details = {
             r["TraceId"]: r
             for r in sweep.store.rows(
-                PARTIAL_DETAILS_SQL.replace("{scope}", scope),
+                fill(PARTIAL_DETAILS_SQL, scope=scope),
                 {
                     **params,
                     "traces": list_param(r["TraceId"] for r in found),

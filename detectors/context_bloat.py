@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from swarmscope.schema.params import fill
+
 from .model import Finding
 from .sweep import Sweep
 
@@ -77,7 +79,7 @@ def detect_context_bloat(sweep: Sweep) -> list[Finding]:
     cfg = sweep.config
     scope, params = sweep.scope()
     findings = []
-    for r in sweep.store.rows(BUDGET_SQL.replace("{scope}", scope), params):
+    for r in sweep.store.rows(fill(BUDGET_SQL, scope=scope), params):
         over = r["over"]
         worst = max(over, key=lambda x: x[2] / x[3])
         who = r["AgentId"] or worst[1]
@@ -121,7 +123,7 @@ def detect_context_bloat(sweep: Sweep) -> list[Finding]:
         ]
     )
     rows = sweep.store.rows(
-        GROWTH_SQL.replace("{scope}", scope),
+        fill(GROWTH_SQL, scope=scope),
         {**params, "min_chain": int(min_chain), "min_tokens": int(min_tokens), "factor": factor},
     )
     for r in rows:

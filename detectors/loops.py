@@ -6,6 +6,8 @@ Counts finished and still-open agent spans alike, so a loop is seen while the ru
 
 from __future__ import annotations
 
+from swarmscope.schema.params import fill
+
 from .model import Finding
 from .sweep import REPEATED_INPUT, Sweep
 
@@ -20,14 +22,14 @@ INVOCATIONS = """
     WHERE {pending_run_scope} AND Operation = 'invoke_agent' AND InputHash != '' AND AgentId != ''
 """
 # Only inputs given more than once (Sweep.repeated_inputs) can repeat for one agent in one run.
-LOOP_SQL = f"""
+LOOP_SQL = fill("""
 SELECT if(RunId != '', RunId, TraceId) AS run, AgentId, InputHash,
     groupUniqArray((TraceId, SpanId, t_ms)) AS spans
-FROM ({INVOCATIONS})
-WHERE {{repeated_input}}
+FROM ({invocations})
+WHERE {repeated_input}
 GROUP BY run, AgentId, InputHash
-HAVING length(spans) >= {{min_repeats:UInt64}}
-"""
+HAVING length(spans) >= {min_repeats:UInt64}
+""", invocations=INVOCATIONS)
 
 
 def detect_loops(sweep: Sweep) -> list[Finding]:
@@ -41,9 +43,7 @@ def detect_loops(sweep: Sweep) -> list[Finding]:
             return []
         repeated = REPEATED_INPUT
     rows = sweep.store.rows(
-        LOOP_SQL.replace("{run_scope}", scope)
-        .replace("{pending_run_scope}", pending_scope)
-        .replace("{repeated_input}", repeated),
+        fill(LOOP_SQL, run_scope=scope, pending_run_scope=pending_scope, repeated_input=repeated),
         {**params, "min_repeats": int(least)},
     )
     findings = []

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from swarmscope.schema.params import in_list, list_param
+from swarmscope.schema.params import fill, in_list, list_param
 
 from .model import Finding, common
 from .sweep import Sweep
 
-STORM_SQL = """
+STORM_SQL = fill("""
 SELECT ToolName, max(n) AS peak, argMax(agent_list, n) AS peak_agents, argMax(t_ms, n) AS peak_start_ms,
     argMax(traces, n) AS peak_traces, min(t_ms) AS first_ms, max(t_ms) AS last_ms
 FROM (
@@ -31,8 +31,8 @@ FROM (
             toUnixTimestamp64Milli(any(Timestamp)) AS t_ms
         FROM spans
         WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND ToolName != '' AND Attempt > 1
-          AND ({all_tools:UInt8} OR ToolName IN {tools:Array(String)})
-          AND ToolName NOT IN {exclude:Array(String)}
+          AND ({all_tools:UInt8} OR ToolName IN {tools})
+          AND ToolName NOT IN {exclude}
         GROUP BY ToolName, SpanId
     )
     WINDOW w AS (PARTITION BY ToolName ORDER BY t_ms
@@ -40,7 +40,7 @@ FROM (
 )
 WHERE n >= {min_retries:UInt64} AND length(agent_list) >= {min_agents:UInt64}
 GROUP BY ToolName
-"""
+""", tools=in_list("tools"), exclude=in_list("exclude"))
 
 
 def detect_retry_storms(sweep: Sweep) -> list[Finding]:
@@ -67,8 +67,8 @@ def detect_retry_storms(sweep: Sweep) -> list[Finding]:
             {
                 "since_ms": since,
                 "all_tools": int(all_tools),
-                "tools": tools,
-                "exclude": exclude,
+                "tools": list_param(tools),
+                "exclude": list_param(exclude),
                 "window_ms": int(window_s * 1000),
                 "min_retries": int(min_retries),
                 "min_agents": int(min_agents),
@@ -117,28 +117,28 @@ COMPLETED = (
 # ~0.6 s cold; the second step as a subquery of the first cost another ~0.06 s even with no key to read.
 # Only keys seen in scope (on an incremental sweep: in the traces that moved) count.
 # PREWHERE on the key alone, the other conditions after it: ~15% cheaper than the planner's own split.
-DUPLICATE_KEYS_SQL = f"""
+DUPLICATE_KEYS_SQL = fill("""
 SELECT cityHash64(IdempotencyKey) AS k
 FROM spans
 PREWHERE IdempotencyKey != ''
-WHERE Timestamp >= fromUnixTimestamp64Milli({{since_ms:Int64}}) AND {COMPLETED} AND {{keys_in_scope}}
+WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND {completed} AND {keys_in_scope}
 GROUP BY k
 HAVING count() > 1
-"""
-DUPLICATE_SQL = f"""
+""", completed=COMPLETED)
+DUPLICATE_SQL = fill("""
 SELECT IdempotencyKey, ToolName, groupArray((trace, SpanId, agent, run, t_ms, attempt)) AS runs
 FROM (
     SELECT IdempotencyKey, ToolName, SpanId, any(TraceId) AS trace, any(AgentId) AS agent,
         any(RunId) AS run, toUnixTimestamp64Milli(any(Timestamp)) AS t_ms, max(Attempt) AS attempt
     FROM spans
-    WHERE Timestamp >= fromUnixTimestamp64Milli({{since_ms:Int64}}) AND IdempotencyKey != ''
-      AND {COMPLETED}
-      AND cityHash64(IdempotencyKey) IN {in_list('keys', 'UInt64')}
+    WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND IdempotencyKey != ''
+      AND {completed}
+      AND cityHash64(IdempotencyKey) IN {keys}
     GROUP BY IdempotencyKey, ToolName, SpanId
 )
 GROUP BY IdempotencyKey, ToolName
 HAVING count() > 1
-"""
+""", completed=COMPLETED, keys=in_list("keys", "UInt64"))
 KEYS_IN_SCOPE = "IdempotencyKey IN (SELECT IdempotencyKey FROM spans WHERE {scope} AND IdempotencyKey != '')"
 
 
@@ -149,9 +149,9 @@ def detect_duplicate_executions(sweep: Sweep) -> list[Finding]:
     )
     findings = []
     # A full sweep's scope is the window itself: every key in it is in scope.
-    keys_in_scope = "1" if sweep.dirty is None else KEYS_IN_SCOPE.replace("{scope}", scope)
+    keys_in_scope = "1" if sweep.dirty is None else fill(KEYS_IN_SCOPE, scope=scope)
     repeated = sweep.store.rows(
-        DUPLICATE_KEYS_SQL.replace("{keys_in_scope}", keys_in_scope), {**params, "since_ms": since}
+        fill(DUPLICATE_KEYS_SQL, keys_in_scope=keys_in_scope), {**params, "since_ms": since}
     )
     if not repeated:
         return findings

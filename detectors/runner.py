@@ -18,11 +18,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from swarmscope.schema.params import fill
+from swarmscope.schema.times import now_ms
+
 from . import completion, context_bloat, drift, liveness, loops, persist, retries, waitgraph
 from .config import DetectorConfig
 from .model import LIVE_KINDS, Finding
-from .sweep import DIRTY_TRACES_SQL, Dirty, Sweep
-from .util import now_ms
+from .sweep import IN_DIRTY_TRACES, Dirty, Sweep
 
 log = logging.getLogger("swarmscope.detectors")
 
@@ -148,9 +150,9 @@ SELECT toUnixTimestamp64Milli(max(InsertedAt)) AS upto_ms, uniqExact(TraceId) AS
 FROM spans
 WHERE InsertedAt > fromUnixTimestamp64Milli({after_ms:Int64})
 """
-DIRTY_START_SQL = f"""
-SELECT toUnixTimestamp64Milli(min(Start)) FROM traces WHERE TraceId IN ({DIRTY_TRACES_SQL})
-"""
+DIRTY_START_SQL = fill(
+    "SELECT toUnixTimestamp64Milli(min(Start)) FROM traces WHERE {in_dirty}", in_dirty=IN_DIRTY_TRACES
+)
 
 
 class DetectionLoop:
