@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
 
 import pytest
 from scenarios import NS, Scenario, detect
 from swarmscope import _conventions as conv
+from swarmscope.schema.queries import spans as span_queries
+from swarmscope.schema.queries.runs import BadFilter, RunFilters, list_runs, parse_attr, parse_cursor
+from swarmscope.schema.times import now_ms
 from swarmscope.ui import trace_view
-from swarmscope.ui.runs import BadFilter, RunFilters, list_runs, parse_attr, parse_cursor
 
 
 def runs_by_key(result: dict) -> dict[str, dict]:
@@ -83,14 +84,15 @@ def test_filters(swarm, filters: RunFilters, expected: list[str]) -> None:
 
 
 def test_time_window_bounds_the_list(swarm) -> None:
-    later = datetime.utcnow() + timedelta(hours=2)
-    assert list_runs(swarm, RunFilters(since=later))["runs"] == []
-    assert list_runs(swarm, RunFilters(until=datetime.utcnow() - timedelta(hours=2)))["runs"] == []
+    hour = 3_600_000
+    assert list_runs(swarm, RunFilters(since_ms=now_ms() + 2 * hour))["runs"] == []
+    assert list_runs(swarm, RunFilters(until_ms=now_ms() - 2 * hour))["runs"] == []
+    assert len(list_runs(swarm, RunFilters(since_ms=now_ms() - hour))["runs"]) == 5
 
 
 @pytest.mark.parametrize("make, message", [
     (lambda: RunFilters(status="sideways").check(), "one of running, stalled"),
-    (lambda: RunFilters(finding="gremlins").check(), "one of stalled_wait"),
+    (lambda: RunFilters(finding="gremlins").check(("stalled_wait", "deadlock")), "one of stalled_wait"),
     (lambda: parse_attr("no operator"), "key=value"),
     (lambda: parse_attr("=value"), "key=value"),
     (lambda: parse_cursor("12:"), "older"),
@@ -103,16 +105,16 @@ def test_bad_filters_say_the_accepted_forms(make, message: str) -> None:
 
 def test_outline_has_open_and_lost_spans_without_attributes(swarm) -> None:
     trace_ids = [r["trace_ids"] for r in list_runs(swarm, RunFilters(run_id="r-lost"))["runs"]][0]
-    spans = trace_view.outline(swarm, trace_ids)
+    spans = span_queries.outline(swarm, trace_ids)
     assert len(spans) == 1
     span = spans[0]
     assert (span["open"], span["lost"], span["agent_name"], span["end_time"]) == (True, True, "docs", None)
     assert span["end_ns"] - span["start_ns"] == 15 * NS  # drawn up to its last heartbeat
     assert "attributes" not in span
-    full = trace_view.get_span(swarm, span["trace_id"], span["span_id"])
+    full = span_queries.get_span(swarm, span["trace_id"], span["span_id"])
     assert full["open"] and full["attributes"][conv.RUN_ID] == "r-lost"
-    assert trace_view.outline(swarm, ["0" * 32]) is None
-    assert trace_view.get_span(swarm, span["trace_id"], "0" * 16) is None
+    assert span_queries.outline(swarm, ["0" * 32]) is None
+    assert span_queries.get_span(swarm, span["trace_id"], "0" * 16) is None
 
 
 def fake_spans(children_of_root: int, grandchildren: int) -> list[dict]:

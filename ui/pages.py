@@ -1,6 +1,6 @@
 """Server-rendered pages: the runs list, the run / trace view and its partials (htmx), `/api/runs`.
 
-Pages and the JSON API read through the same query functions (ui/runs.py, ui/trace_view.py,
+Pages and the JSON API read through the same query functions (schema/queries/runs.py and spans.py,
 detectors/views.py), so a page never shows what the API would not.
 """
 
@@ -14,16 +14,26 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from swarmscope import _conventions as conv
 from swarmscope.detectors import views
 from swarmscope.detectors.model import KINDS
+from swarmscope.schema import times
+from swarmscope.schema.queries import spans as span_queries
+from swarmscope.schema.queries.runs import (
+    STATUSES,
+    BadFilter,
+    RunFilters,
+    list_runs,
+    parse_attr,
+    parse_cursor,
+    run_traces,
+)
 
 from . import trace_view
 from .pages_render import render
-from .params import parse_time, parse_trace_id
-from .runs import STATUSES, BadFilter, RunFilters, list_runs, parse_attr, parse_cursor, run_traces
+from .params import parse_time_ms, parse_trace_id
 
 router = APIRouter()
 
 FILTER_FORMS = [
-    "since / until: 15m, 2h, 7d (ago), unix seconds or ISO 8601 (default: the last 24 hours)",
+    f"since / until: {times.ACCEPTED_FORMS} (default: the last 24 hours)",
     f"status: one of {', '.join(STATUSES)}",
     f"finding: one of {', '.join(KINDS)}",
     "attr: key=value (exact) or key~substring, over span attributes",
@@ -40,8 +50,8 @@ def _filters(request: Request) -> tuple[RunFilters, dict[str, str]]:
             service=raw["service"] or None, agent=raw["agent"] or None, tool=raw["tool"] or None,
             run_id=raw["run"] or None, status=raw["status"] or None, finding=raw["finding"] or None,
             attr=parse_attr(raw["attr"]) if raw["attr"] else None,
-            since=parse_time(raw["since"], "since"), until=parse_time(raw["until"], "until"))
-        filters.check()
+            since_ms=parse_time_ms(raw["since"], "since"), until_ms=parse_time_ms(raw["until"], "until"))
+        filters.check(KINDS)
     except BadFilter as exc:
         raise HTTPException(400, str(exc)) from exc
     return filters, raw
@@ -109,7 +119,7 @@ def trace_page(request: Request, trace_id: str):
 
 def _view(request: Request, title: str, trace_ids: list[str], findings: list[dict[str, Any]],
           run_id: str | None = None):
-    spans = trace_view.outline(request.app.state.store, trace_ids)
+    spans = span_queries.outline(request.app.state.store, trace_ids)
     if spans is None:
         raise HTTPException(404, f"No trace {trace_ids[0]} in the store (it may have expired).")
     tree = trace_view.build_tree(spans)
@@ -164,7 +174,7 @@ def children_partial(request: Request, trace_id: str, span_id: str, depth: int =
                      offset: int = Query(0, ge=0), t0: int | None = None, t1: int | None = None):
     """The rows below a collapsed span (or its next page of children), on the page's time scale."""
     trace_id = parse_trace_id(trace_id)
-    spans = trace_view.outline(request.app.state.store, [trace_id])
+    spans = span_queries.outline(request.app.state.store, [trace_id])
     if spans is None:
         raise HTTPException(404, f"No trace {trace_id} in the store.")
     tree = trace_view.build_tree(spans)
@@ -205,7 +215,7 @@ def pretty(value: str) -> str:
 @router.get("/traces/{trace_id}/spans/{span_id}", include_in_schema=False)
 def span_partial(request: Request, trace_id: str, span_id: str):
     trace_id = parse_trace_id(trace_id)
-    span = trace_view.get_span(request.app.state.store, trace_id, span_id)
+    span = span_queries.get_span(request.app.state.store, trace_id, span_id)
     if span is None:
         raise HTTPException(404, f"No span {span_id} in trace {trace_id}.")
     attrs = span["attributes"]

@@ -10,22 +10,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from swarmscope.detectors.model import KINDS
-from swarmscope.schema.params import in_list, list_param
+from swarmscope.schema.params import fill, in_list, list_param
 from swarmscope.schema.store import Store
+from swarmscope.schema.times import iso, now_ms
 
-from .params import iso
 from .traces import OPEN_SPANS
 
 STATUSES = ("running", "stalled", "deadlocked", "lost", "phantom", "partial", "failed", "ok")
 # Open finding kind -> run status, most urgent first; then open spans (running), a failed root, ok.
 _FINDING_STATUS = (("deadlock", "deadlocked"), ("lost_heartbeat", "lost"), ("stalled_wait", "stalled"))
 _CLOSED_FINDING_STATUS = (("phantom_completion", "phantom"), ("partial_failure", "partial"))
-DEFAULT_WINDOW = timedelta(days=1)
+DEFAULT_WINDOW_MS = 24 * 3_600_000
+CLOCK_SKEW_MS = 5 * 60_000  # spans stamped a little in the future (other hosts' clocks) still show
 MAX_SCAN_ROUNDS = 5  # status filters are applied after the query: this many pages are read at most
 
 _ATTR = re.compile(r"^\s*([^=~\s][^=~]*?)\s*([=~])\s*(.*?)\s*$")
@@ -66,19 +65,23 @@ class RunFilters:
     status: str | None = None
     finding: str | None = None
     attr: AttrFilter | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    since_ms: int | None = None  # epoch milliseconds
+    until_ms: int | None = None
 
-    def check(self) -> None:
+    def check(self, finding_kinds: tuple[str, ...] = ()) -> None:
+        """BadFilter for a value outside its accepted forms (`finding_kinds`: the detectors' kinds)."""
         if self.status and self.status not in STATUSES:
             raise BadFilter(f"invalid status {self.status!r}: one of {', '.join(STATUSES)}")
-        if self.finding and self.finding not in KINDS:
-            raise BadFilter(f"invalid finding kind {self.finding!r}: one of {', '.join(KINDS)}")
-        if self.since and self.until and self.since > self.until:
+        if self.finding and finding_kinds and self.finding not in finding_kinds:
+            raise BadFilter(f"invalid finding kind {self.finding!r}: one of {', '.join(finding_kinds)}")
+        if self.since_ms is not None and self.until_ms is not None and self.since_ms > self.until_ms:
             raise BadFilter("since is after until")
 
 
-# One row per trace of the window, then one per run key (the run id, else the trace id).
+# One row per trace of the window, then one per run key (the run id, else the trace id). The index
+# holds several rows per trace until it merges: traces are picked by the window first, then all of
+# their rows are aggregated (by the primary key), so a trace reaching past the window is counted whole
+# and a filter sees the whole trace, not one of its insert blocks.
 RUNS = """
 SELECT run_key, any(has_run) AS is_run, max(t_end) AS last_activity,
     toUnixTimestamp64Nano(last_activity) AS last_ns, min(t_start) AS start_time,
@@ -93,8 +96,13 @@ FROM (
         groupUniqArrayArray(Agents) AS t_agents, groupUniqArrayArray(RunIds) AS t_runs,
         notEmpty(t_runs) AS has_run, if(has_run, arraySort(t_runs)[1], TraceId) AS run_key
     FROM traces
-    WHERE Start <= {until:DateTime64(9)} AND End >= {since:DateTime64(9)} AND {trace_where}
+    WHERE TraceId IN (
+        SELECT TraceId FROM traces
+        WHERE Start <= fromUnixTimestamp64Milli({until_ms:Int64})
+          AND End >= fromUnixTimestamp64Milli({since_ms:Int64}))
+      AND {trace_where}
     GROUP BY TraceId
+    HAVING {trace_having}
 )
 GROUP BY run_key
 HAVING {having}
@@ -103,47 +111,55 @@ LIMIT {limit:UInt32}
 """
 
 
+_SPANS_MATCHING = """TraceId IN (SELECT DISTINCT TraceId FROM spans
+    WHERE Timestamp BETWEEN fromUnixTimestamp64Milli({since_ms:Int64})
+          AND fromUnixTimestamp64Milli({until_ms:Int64})
+      AND {conditions})"""
+_TOOL_IS = "ToolName = {tool:String}"
+_ATTR_HAS = "mapContains(SpanAttributes, {attr_key:String})"
+_ATTR_OPS = {"=": "SpanAttributes[{attr_key:String}] = {attr_value:String}",
+             "~": "positionCaseInsensitiveUTF8(SpanAttributes[{attr_key:String}], {attr_value:String}) > 0"}
+_HAS = {"service": "has(t_services, {service:String})", "agent": "has(t_agents, {agent:String})"}
+_RUN_IS = "run_key = {run_id:String}"
+_HAS_OPEN_FINDING = """run_key IN (SELECT if(RunId = '', TraceId, RunId) FROM findings FINAL
+    WHERE Status = 'open' AND Kind = {finding:String})"""
+_BEFORE = "(last_ns, run_key) < ({cursor_ns:Int64}, {cursor_key:String})"
+
+
 def _span_filter(filters: RunFilters, params: dict[str, Any]) -> str | None:
     """Traces with a span matching the tool / attribute filters, inside the window (raw spans)."""
     conds = []
     if filters.tool:
-        conds.append("ToolName = {tool:String}")
+        conds.append(_TOOL_IS)
         params["tool"] = filters.tool
     if filters.attr:
         params["attr_key"], params["attr_value"] = filters.attr.key, filters.attr.value
-        if filters.attr.op == "=":
-            conds.append("SpanAttributes[{attr_key:String}] = {attr_value:String}")
-        else:
-            conds.append("positionCaseInsensitiveUTF8(SpanAttributes[{attr_key:String}], "
-                         "{attr_value:String}) > 0")
-        conds.append("mapContains(SpanAttributes, {attr_key:String})")
-    if not conds:
-        return None
-    return ("TraceId IN (SELECT DISTINCT TraceId FROM spans WHERE Timestamp BETWEEN {since:DateTime64(9)} "
-            "AND {until:DateTime64(9)} AND " + " AND ".join(conds) + ")")
+        conds += [_ATTR_HAS, _ATTR_OPS[filters.attr.op]]
+    return fill(_SPANS_MATCHING, conditions=" AND ".join(conds)) if conds else None
 
 
 def list_runs(store: Store, filters: RunFilters, *, limit: int = 50, before: tuple[int, str] | None = None,
-              now: datetime | None = None) -> dict[str, Any]:
-    """Runs newest activity first, `limit` per page; `next` is the cursor of the following page."""
+              now: int | None = None) -> dict[str, Any]:
+    """Runs newest activity first, `limit` per page; `next` is the cursor of the following page.
+    The window is `since_ms`..`until_ms` (default: the last 24 hours before `now`, epoch ms)."""
     filters.check()
-    now = now or datetime.utcnow()
-    until = filters.until or now + timedelta(minutes=5)
-    params: dict[str, Any] = {"since": filters.since or until - DEFAULT_WINDOW, "until": until}
-    trace_where, having = ["1"], ["1"]
-    for value, column, name in ((filters.service, "Services", "service"), (filters.agent, "Agents", "agent")):
+    now = now_ms() if now is None else now
+    until = filters.until_ms if filters.until_ms is not None else now + CLOCK_SKEW_MS
+    since = filters.since_ms if filters.since_ms is not None else until - CLOCK_SKEW_MS - DEFAULT_WINDOW_MS
+    params: dict[str, Any] = {"since_ms": since, "until_ms": until}
+    trace_where, trace_having, having = ["1"], ["1"], ["1"]
+    for name, value in (("service", filters.service), ("agent", filters.agent)):
         if value:
-            trace_where.append(f"has({column}, {{{name}:String}})")
+            trace_having.append(_HAS[name])
             params[name] = value
     spans_cond = _span_filter(filters, params)
     if spans_cond:
         trace_where.append(spans_cond)
     if filters.run_id:
-        having.append("run_key = {run_id:String}")
+        having.append(_RUN_IS)
         params["run_id"] = filters.run_id
     if filters.finding:
-        having.append("(run_key IN (SELECT if(RunId = '', TraceId, RunId) FROM findings FINAL "
-                      "WHERE Status = 'open' AND Kind = {finding:String}))")
+        having.append(_HAS_OPEN_FINDING)
         params["finding"] = filters.finding
     rows: list[dict[str, Any]] = []
     cursor = before
@@ -152,11 +168,11 @@ def list_runs(store: Store, filters: RunFilters, *, limit: int = 50, before: tup
     for _ in range(MAX_SCAN_ROUNDS):
         round_having = list(having)
         if cursor:
-            round_having.append("(last_ns, run_key) < ({cursor_ns:Int64}, {cursor_key:String})")
+            round_having.append(_BEFORE)
             params["cursor_ns"], params["cursor_key"] = cursor
         params["limit"] = page
-        sql = RUNS.replace("{trace_where}", " AND ".join(trace_where)).replace(
-            "{having}", " AND ".join(round_having))
+        sql = fill(RUNS, trace_where=" AND ".join(trace_where), trace_having=" AND ".join(trace_having),
+                   having=" AND ".join(round_having))
         batch = store.rows(sql, params)
         runs = _describe(store, batch, now)
         rows.extend(r for r in runs if not filters.status or r["status"] == filters.status)
@@ -172,7 +188,7 @@ def list_runs(store: Store, filters: RunFilters, *, limit: int = 50, before: tup
     return {"runs": rows, "next": nxt}
 
 
-def _describe(store: Store, batch: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+def _describe(store: Store, batch: list[dict[str, Any]], now: int) -> list[dict[str, Any]]:
     """Add what the index does not hold: tokens, open and lost spans, open findings, the status."""
     trace_ids = [t for r in batch for t in r["trace_ids"]]
     run_keys = [r["run_key"] for r in batch]
@@ -227,44 +243,49 @@ def run_status(run: dict[str, Any]) -> str:
     return "failed" if run["failed_roots"] else "ok"
 
 
+SPAN_TOTALS = fill("""SELECT TraceId, sum(InputTokens + OutputTokens) AS tokens,
+    countIf(ParentSpanId = '' AND StatusCode = 'Error') AS failed_roots FROM spans
+WHERE Timestamp BETWEEN {s:DateTime64(9)} AND {e:DateTime64(9)} AND TraceId IN {ids}
+GROUP BY TraceId""", ids=in_list("ids"))
+
+
 def _span_totals(store: Store, batch: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     """Tokens and failed roots per trace of this page: raw spans of these traces only, in their time range."""
     if not batch:
         return {}
-    rows = store.rows("""
-        SELECT TraceId, sum(InputTokens + OutputTokens) AS tokens,
-            countIf(ParentSpanId = '' AND StatusCode = 'Error') AS failed_roots FROM spans
-        WHERE Timestamp BETWEEN {s:DateTime64(9)} AND {e:DateTime64(9)} AND TraceId IN {ids:Array(String)}
-        GROUP BY TraceId""", {
+    rows = store.rows(SPAN_TOTALS, {
         "s": min(r["start_time"] for r in batch), "e": max(r["last_activity"] for r in batch),
-        "ids": [t for r in batch for t in r["trace_ids"]]})
+        "ids": list_param([t for r in batch for t in r["trace_ids"]])})
     return {r["TraceId"]: {"tokens": int(r["tokens"] or 0), "failed_roots": int(r["failed_roots"])}
             for r in rows}
 
 
-def _open_spans(store: Store, trace_ids: list[str], now: datetime) -> dict[str, list[dict[str, Any]]]:
+def _open_spans(store: Store, trace_ids: list[str], now: int) -> dict[str, list[dict[str, Any]]]:
     if not trace_ids:
         return {}
-    rows = store.rows(f"SELECT TraceId, LastSeen, HeartbeatIntervalMs FROM ({OPEN_SPANS})",
-                      {"ids": list_param(trace_ids)})
+    rows = store.rows(OPEN_SPAN_BEATS, {"ids": list_param(trace_ids)})
     out: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         out.setdefault(r["TraceId"], []).append(
-            {"last_seen": r["LastSeen"], "lost": is_lost(r["LastSeen"], r["HeartbeatIntervalMs"], now)})
+            {"last_seen": r["LastSeen"], "lost": is_lost(r["last_ms"], r["HeartbeatIntervalMs"], now)})
     return out
 
 
-def is_lost(last_seen: datetime, interval_ms: int | None, now: datetime) -> bool:
-    """Silent for more than 3 declared heartbeat intervals (no interval: never judged dead)."""
-    return bool(interval_ms) and (now - last_seen).total_seconds() * 1000 > 3 * interval_ms
+def is_lost(last_seen_ms: int, interval_ms: int | None, now: int) -> bool:
+    """Silent for more than 3 declared heartbeat intervals (no interval: never judged dead); epoch ms."""
+    return bool(interval_ms) and now - last_seen_ms > 3 * interval_ms
+
+
+OPEN_SPAN_BEATS = fill("""SELECT TraceId, LastSeen, toUnixTimestamp64Milli(LastSeen) AS last_ms,
+    HeartbeatIntervalMs FROM ({open})""", open=OPEN_SPANS)
+OPEN_FINDING_KINDS = """SELECT RunId, TraceId, Kind FROM findings FINAL
+WHERE Status = 'open' AND (RunId IN {keys} OR TraceId IN {ids})"""
 
 
 def _open_findings(store: Store, run_keys: list[str], trace_ids: list[str]) -> dict[str, set[str]]:
     if not run_keys:
         return {}
-    rows = store.rows(f"""
-        SELECT RunId, TraceId, Kind FROM findings FINAL
-        WHERE Status = 'open' AND (RunId IN {in_list('keys')} OR TraceId IN {in_list('ids')})""",
+    rows = store.rows(fill(OPEN_FINDING_KINDS, keys=in_list("keys"), ids=in_list("ids")),
                       {"keys": list_param(run_keys), "ids": list_param(trace_ids)})
     out: dict[str, set[str]] = {}
     for r in rows:
@@ -274,8 +295,10 @@ def _open_findings(store: Store, run_keys: list[str], trace_ids: list[str]) -> d
     return out
 
 
+RUN_TRACES = "SELECT DISTINCT TraceId FROM traces WHERE has(RunIds, {id:String}) ORDER BY TraceId"
+
+
 def run_traces(store: Store, run_id: str) -> list[str]:
     """The trace ids of a run (from the trace index); empty for an unknown run."""
-    rows = store.rows("SELECT DISTINCT TraceId FROM traces WHERE has(RunIds, {id:String}) ORDER BY TraceId",
-                      {"id": run_id})
+    rows = store.rows(RUN_TRACES, {"id": run_id})
     return [r["TraceId"] for r in rows]
