@@ -169,6 +169,20 @@ def test_filter_swaps_runs_list_through_htmx_and_url(ui, page: Page) -> None:
     assert page.console.unexpected() == []
 
 
+def test_bad_filter_in_the_form_shows_the_accepted_forms_in_place(ui, page: Page) -> None:
+    page.goto(ui["server"].url + "/")
+    page.fill("input[name=since]", "yesterday")
+    page.press("input[name=since]", "Enter")
+    box = page.locator("#runs .error-box")
+    expect(box).to_contain_text("invalid since: 'yesterday'")
+    expect(box).to_contain_text("key=value")  # the other filters' forms too
+    assert page.locator("form#filters").is_visible()  # the form stays, to correct the value
+    page.fill("input[name=since]", "2h")
+    page.press("input[name=since]", "Enter")
+    expect(page.locator("#runs table.runs")).to_be_visible()
+    assert [e for e in page.console.unexpected() if "400" not in e] == []
+
+
 def test_attribute_search_filters_runs(ui, page: Page) -> None:
     page.goto(ui["server"].url + "/?attr=customer.tier%3Dgold")
     hrefs = page.locator("table.runs a.row-link").evaluate_all("els => els.map(e => e.getAttribute('href'))")

@@ -27,7 +27,7 @@ from swarmscope.schema.queries.runs import (
 )
 
 from . import trace_view
-from .pages_render import render
+from .pages_render import error_page, render
 from .params import parse_time_ms, parse_trace_id
 
 router = APIRouter()
@@ -90,8 +90,7 @@ def runs_page(request: Request, before: str | None = None, limit: int = Query(50
     except HTTPException as exc:
         if exc.status_code != 400:
             raise
-        return render(request, "error.html", {"status": 400, "title": "Bad filter", "detail": exc.detail,
-                                              "hints": FILTER_FORMS}, status_code=400)
+        return error_page(request, 400, "Bad filter", exc.detail, FILTER_FORMS)
     query = {k: v for k, v in raw.items() if v}
     context = {"result": result, "raw": raw, "statuses": STATUSES, "kinds": KINDS,
                "next_url": "/?" + urlencode({**query, "before": result["next"]}) if result["next"] else None,
