@@ -186,7 +186,9 @@ class Driver:
                 self.failed = f"no swarmscope server answered at {self.url}/healthz"
                 return
             runs = feed(self.url, api_key=self.api_key)
-            print(f"swarmscope demo: {len(runs)} scenarios running ({', '.join(runs)})", flush=True)
+            print(f"swarmscope demo: {len(runs)} scenarios running; each run's page:", flush=True)
+            for run_id in runs.values():
+                print(f"    {self.url}/runs/{quote(run_id)}", flush=True)
             print(f"swarmscope demo: open {self.url}/ in your browser (Ctrl-C stops)", flush=True)
             round_ = 1
             while not self.stopped.wait(self.every):
