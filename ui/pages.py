@@ -125,7 +125,7 @@ def _view(request: Request, title: str, trace_ids: list[str], findings: list[dic
     tree = trace_view.build_tree(spans)
     rows = trace_view.rows(tree, tree.roots[:trace_view.ROOT_LIMIT], 0)
     critical = _critical_path(spans)
-    graph = _agent_graph(spans, findings, request.query_params.get("graph"))
+    graph = agent_graph.build(spans, findings, view=request.query_params.get("graph"))
     agents = sorted({s["agent_name"] or s["agent_id"] for s in spans if s["agent_name"] or s["agent_id"]})
     summary = {
         "spans": len(spans), "traces": len(trace_ids), "agents": agents,
@@ -155,10 +155,6 @@ def _pins(findings: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 def _critical_path(spans: list[dict[str, Any]]) -> set[str]:
     return set(critical_path(spans))
-
-
-def _agent_graph(spans: list[dict[str, Any]], findings: list[dict[str, Any]], view: str | None) -> Any:
-    return agent_graph.build(spans, findings, view=view) if view else agent_graph.build(spans, findings)
 
 
 @router.get("/traces/{trace_id}/children/{span_id}", include_in_schema=False)
