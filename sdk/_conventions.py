@@ -54,3 +54,8 @@ HEARTBEAT_INTERVAL_MS = "swarmscope.heartbeat.interval_ms"
 
 # The W3C baggage entry that carries the run id across processes; same name as the attribute.
 RUN_BAGGAGE_KEY = RUN_ID
+
+# Attribute families, for grouping a span's attributes when it is shown.
+GENAI_PREFIX = "gen_ai."
+SWARMSCOPE_PREFIX = "swarmscope."
+EVIDENCE_PREFIX = "swarmscope.evidence."

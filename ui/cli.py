@@ -16,8 +16,10 @@ def default_wal(args: argparse.Namespace) -> str:
     return "./swarmscope-wal" if args.store else str(Path(args.data) / "ingest-wal")
 
 
-def serve(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="swarmscope serve", description="Run the swarmscope backend.")
+def serve_parser(prog: str = "swarmscope serve", description: str = "Run the swarmscope backend.",
+                 ) -> argparse.ArgumentParser:
+    """serve's options (`swarmscope demo` takes the same ones, plus its own)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4318, help="OTLP/HTTP and the JSON API (default 4318)")
     parser.add_argument("--grpc-port", type=int, default=4317, help="OTLP/gRPC (default 4317; 0 disables)")
@@ -39,7 +41,14 @@ def serve(argv: list[str]) -> int:
     add_config_argument(parser)
     parser.add_argument("--detect-config", dest="config", help=argparse.SUPPRESS)  # its former name
     parser.add_argument("--log-level", default="info")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def serve(argv: list[str]) -> int:
+    return run_serve(serve_parser().parse_args(argv))
+
+
+def run_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -90,9 +99,10 @@ def serve(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"serve": serve, "detect": _detect, "alerts": _alerts}
+    commands = {"serve": serve, "detect": _detect, "demo": _demo, "alerts": _alerts}
     if not argv or argv[0] not in commands:
-        print("usage: swarmscope {serve,detect,alerts} [options]  (swarmscope serve --help)", file=sys.stderr)
+        print("usage: swarmscope {serve,detect,demo,alerts} [options]  (swarmscope serve --help)",
+              file=sys.stderr)
         return 2
     return commands[argv[0]](argv[1:]) or 0
 
@@ -101,6 +111,16 @@ def _detect(argv: list[str]) -> int:
     from swarmscope.detectors import cli
 
     return cli.main(argv)
+
+
+def _demo(argv: list[str]) -> int:
+    from swarmscope.ui import demo
+
+    parser = serve_parser("swarmscope demo", "Run swarmscope with a simulated agent swarm feeding it "
+                          "(healthy runs and every kind of failure); prints the URL to open.")
+    parser.set_defaults(data="./swarmscope-demo-data")  # not mixed into a real ./swarmscope-data
+    demo.add_demo_args(parser)
+    return demo.run(parser.parse_args(argv), run_serve)
 
 
 def _alerts(argv: list[str]) -> int:
