@@ -20,7 +20,7 @@ from swarmscope.detectors.config import DetectorConfig, load_config
 from swarmscope.detectors.runner import DetectionLoop
 from swarmscope.schema.store import Store
 
-from . import api, api_detectors, pages, pages_render
+from . import alerts_page, api, api_detectors, pages, pages_render
 
 
 @dataclass
@@ -102,6 +102,7 @@ def create_app(store: Store, options: ServeOptions | None = None) -> FastAPI:
     app.include_router(pages.router)
     pages_render.install(app)
     app.include_router(alerts_api.router)
+    app.include_router(alerts_page.router)
     if options.api_key:
         app.add_middleware(BearerAuth, api_key=options.api_key)
     return app
