@@ -125,3 +125,19 @@ def plant_deadlock(store) -> tuple[Scenario, dict]:
         sc.heartbeat(waits[name], at=-1, interval_ms=600_000)
     sc.insert(store)
     return sc, waits
+
+
+def write_config(tmp_path, receiver: Receiver, rules: str) -> str:
+    """A config file for `swarmscope serve --config`: evaluation every second, one webhook receiver
+    `hook`, and the given `[[alerts]]` tables."""
+    path = tmp_path / "swarmscope.toml"
+    path.write_text(f"""
+[alerting]
+interval = "1s"
+external_url = "http://ui.test"
+
+[[alerting.receivers]]
+name = "hook"
+url = "{receiver.url}/hook"
+{rules}""")
+    return str(path)

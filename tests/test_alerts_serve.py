@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from alerts_helpers import Receiver
+from alerts_helpers import Receiver, write_config
 from otlp_payloads import post
 from scenarios import Scenario
 from test_metrics import scrape, value
@@ -28,24 +28,13 @@ def plant_deadlock_over_otlp(url: str) -> None:
         assert post(url, body)[0] == 200
 
 
-def write_config(tmp_path, receiver: Receiver, extra: str = "") -> str:
-    path = tmp_path / "swarmscope.toml"
-    path.write_text(f"""
-[alerting]
-interval = "1s"
-external_url = "http://ui.test"
-
-[[alerting.receivers]]
-name = "hook"
-url = "{receiver.url}/hook"
-
+DEADLOCK_RULE = """
 [[alerts]]
 name = "SwarmDeadlocked"
 kind = "finding"
 finding_kind = "deadlock"
-labels = {{ severity = "page" }}
-{extra}""")
-    return str(path)
+labels = { severity = "page" }
+"""
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -61,7 +50,7 @@ def receiver():
 
 
 def test_deadlock_over_otlp_notifies_and_shows_in_api_and_metrics(server_factory, tmp_path, receiver):
-    config = write_config(tmp_path, receiver)
+    config = write_config(tmp_path, receiver, DEADLOCK_RULE)
     server = server_factory(extra_args=["--config", config, "--detect-interval", "1"])
     plant_deadlock_over_otlp(server.url)
     server.wait_for(lambda: receiver.received, timeout=60)
@@ -107,7 +96,7 @@ def test_deadlock_over_otlp_notifies_and_shows_in_api_and_metrics(server_factory
 
 
 def test_cli_test_notification_and_bad_configs(tmp_path, receiver):
-    config = write_config(tmp_path, receiver)
+    config = write_config(tmp_path, receiver, DEADLOCK_RULE)
     sent = cli("test", "SwarmDeadlocked", "--config", config)
     assert sent.returncode == 0 and sent.stdout.strip() == "hook (webhook): ok", sent
     [received] = receiver.received

@@ -6,7 +6,7 @@ from __future__ import annotations
 import urllib.request
 
 import pytest
-from alerts_helpers import Receiver
+from alerts_helpers import Receiver, write_config
 from otlp_payloads import post, request, span
 
 
@@ -26,27 +26,19 @@ def page(server) -> str:
 
 def test_alerts_page_lists_rules_instances_and_deliveries(server_factory, tmp_path, receiver):
     hostile = "<script>alert(1)</script>"
-    config = tmp_path / "swarmscope.toml"
-    config.write_text(f"""
-[alerting]
-interval = "1s"
-
-[[alerting.receivers]]
-name = "hook"
-url = "{receiver.url}/hook"
-
+    config = write_config(tmp_path, receiver, """
 [[alerts]]
 name = "FailingTools"
 kind = "sql"
 query = "SELECT RunId AS run_id, count() AS value FROM spans WHERE StatusCode = 'Error' GROUP BY run_id"
-annotations = {{ summary = "run {{run_id}} has failures" }}
+annotations = { summary = "run {run_id} has failures" }
 
 [[alerts]]
 name = "Broken"
 kind = "sql"
 query = "SELECT no_such_column FROM spans"
 """)
-    server = server_factory(extra_args=["--config", str(config)])
+    server = server_factory(extra_args=["--config", config])
     failing = span(attrs={"swarmscope.run.id": hostile}, status=2)
     assert post(server.url, request(failing).SerializeToString())[0] == 200
     server.wait_for(lambda: receiver.received, timeout=60)
