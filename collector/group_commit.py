@@ -26,7 +26,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from swarmscope.schema.framing import frame, split_frames, unframe
@@ -60,6 +60,9 @@ class _Entry:
     spans: int
 
 
+INSERT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
 @dataclass
 class CommitStats:
     appends: int = 0  # log appends (each acknowledges a batch of requests)
@@ -71,6 +74,20 @@ class CommitStats:
     rejected_overload: int = 0
     failed_requests: int = 0  # acknowledged requests the store refused (logged and dropped)
     replayed_requests: int = 0  # found in the log at start and normalized then
+    spans_received: int = 0  # spans in acknowledged requests
+    rejected: dict[str, int] = field(default_factory=dict)  # refused requests by reason (see reject)
+    # Store insert durations as a histogram (/metrics): counts per INSERT_BUCKETS bound, the last is +Inf.
+    insert_seconds_buckets: list[int] = field(default_factory=lambda: [0] * (len(INSERT_BUCKETS) + 1))
+    insert_seconds_sum: float = 0.0
+
+    def reject(self, reason: str) -> None:
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+
+    def observe_insert(self, seconds: float) -> None:
+        self.last_batch_seconds = seconds
+        self.insert_seconds_sum += seconds
+        index = next((i for i, bound in enumerate(INSERT_BUCKETS) if seconds <= bound), len(INSERT_BUCKETS))
+        self.insert_seconds_buckets[index] += 1
 
 
 class GroupCommitter:
@@ -190,6 +207,7 @@ class GroupCommitter:
             self._logged_bytes += len(data)
             self.stats.appends += 1
             self.stats.requests += len(batch)
+            self.stats.spans_received += sum(e.spans for e in batch)
             self.stats.normalize_lag_bytes = self._logged_bytes
             for entry in batch:
                 _settle(entry.future, None)
@@ -240,7 +258,7 @@ class GroupCommitter:
             self.stats.normalize_lag_bytes = self._logged_bytes
             self.stats.batches += 1
             self.stats.spans += spans
-            self.stats.last_batch_seconds = time.perf_counter() - started
+            self.stats.observe_insert(time.perf_counter() - started)
             log.debug("normalized %d segments, %d spans, %.1f MiB in %.3f s", len(batch), spans,
                       size / 2**20, self.stats.last_batch_seconds)
 

@@ -11,6 +11,7 @@ import hmac
 import grpc
 
 from .group_commit import CommitFailed, GroupCommitter, Overloaded
+from .http import REJECT_REASONS
 from .otlp import Limits, RequestError, checked, parse_protobuf, response_body
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
@@ -35,10 +36,12 @@ class TraceService:
             if result.span_count:
                 await self.committer.submit(result.payload, result.span_count)
         except RequestError as exc:
+            self.committer.stats.reject(REJECT_REASONS.get(exc.status, "invalid"))
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
         except Overloaded:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "ingest queue is full, retry later")
         except CommitFailed as exc:
+            self.committer.stats.reject("commit_failed")
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"store did not accept the request: {exc}")
         return response_body(result, as_json=False)
 

@@ -12,6 +12,8 @@ from .group_commit import CommitFailed, GroupCommitter, Overloaded
 from .otlp import JSON, PROTOBUF, Limits, RequestError, check_request, media_type, response_body
 
 router = APIRouter()
+# Why a request was refused, as /metrics counts it (overload is CommitStats.rejected_overload).
+REJECT_REASONS = {400: "invalid", 413: "too_large", 415: "unsupported_media_type"}
 
 _RPC_CODES = {
     400: code_pb2.INVALID_ARGUMENT,
@@ -75,11 +77,13 @@ async def export_traces(request: Request) -> Response:
         if result.span_count:
             await committer.submit(result.payload, result.span_count)
     except RequestError as exc:
+        committer.stats.reject(REJECT_REASONS.get(exc.status, "invalid"))
         return status_response(exc.status, exc.message, content_type)
     except Overloaded as exc:
         retry["Retry-After"] = str(exc.retry_after)
         return status_response(429, "ingest queue is full, retry later", content_type, retry)
     except CommitFailed as exc:
+        committer.stats.reject("commit_failed")
         return status_response(503, f"store did not accept the request: {exc}", content_type, retry)
     as_json = media_type(content_type) == JSON
     return Response(response_body(result, as_json), media_type=JSON if as_json else PROTOBUF)

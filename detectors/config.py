@@ -18,6 +18,7 @@ parameter and what it means.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import sys
@@ -116,6 +117,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 DETECTOR_SECTIONS = [name for name in DEFAULTS if name != "sweep"]
+# Top-level keys of the same file that belong to the alerts (swarmscope.alerts.rules reads them).
+ALERT_KEYS = ("alerts", "alerting")
 
 
 class ConfigError(ValueError):
@@ -146,12 +149,30 @@ class DetectorConfig:
             who: values[section][name] for who, values in table.items() if name in values.get(section, {})
         }
 
+    def least(self, section: str, name: str) -> Any:
+        """The smallest value of `section.name` that any tool or agent gets: a query prefilters with it,
+        then each candidate is held to its own value (`get`)."""
+        return min(self._all_values(section, name))
+
+    def most(self, section: str, name: str) -> Any:
+        """The largest value of `section.name` that any tool or agent gets (see `least`)."""
+        return max(self._all_values(section, name))
+
+    def _all_values(self, section: str, name: str) -> list[Any]:
+        return [
+            self.sections[section][name],
+            *self.overrides(section, name, "tools").values(),
+            *self.overrides(section, name, "agents").values(),
+        ]
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DetectorConfig:
         config = cls()
         if not isinstance(data, dict):
             raise ConfigError("detector config must be a table/object at the top level")
         for key, value in data.items():
+            if key in ALERT_KEYS:
+                continue
             if key in ("tools", "agents"):
                 if not isinstance(value, dict):
                     raise ConfigError(f"[{key}] must be a table of names")
@@ -190,32 +211,38 @@ def _check_section(section: str, params: Any, where: str) -> dict[str, Any]:
     return checked
 
 
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    """`--config PATH`: the one flag naming this file, for every command that reads it."""
+    parser.add_argument("--config", help="detector thresholds (TOML or JSON; see docs/detectors.md)")
+
+
 def load_config(path: str | None) -> DetectorConfig:
     """The defaults, or the defaults updated from a TOML (`.toml`) or JSON file."""
     if not path:
         return DetectorConfig()
+    return DetectorConfig.from_dict(read_config_file(path))
+
+
+def read_config_file(path: str) -> dict[str, Any]:
+    """The parsed TOML (`.toml`) or JSON file; the detectors and the alerts each read their keys."""
     file = Path(path)
     try:
         text = file.read_text()
     except OSError as exc:
-        raise ConfigError(f"cannot read detector config {path}: {exc}") from exc
+        raise ConfigError(f"cannot read config {path}: {exc}") from exc
     if file.suffix.lower() == ".json":
         try:
-            data = json.loads(text)
+            return json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{path}: invalid JSON: {exc}") from exc
-    else:
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # pragma: no cover - Python 3.10
-            try:
-                import tomli as tomllib
-            except ImportError as exc:
-                raise ConfigError(
-                    "TOML config on Python 3.10 needs `pip install tomli` (or use JSON)"
-                ) from exc
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
         try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
-    return DetectorConfig.from_dict(data)
+            import tomli as tomllib
+        except ImportError as exc:
+            raise ConfigError("TOML config on Python 3.10 needs `pip install tomli` (or use JSON)") from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc

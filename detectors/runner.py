@@ -3,9 +3,8 @@
 A *full* sweep looks at every trace in the window (`lookback_s`, or `--since`). A continuous loop
 does one full sweep, then incremental ones: the finished-span detectors only revisit traces (and for
 run-wide kinds, runs) that received finished spans since the previous sweep (found through the
-InsertedAt skip index),
-while the open-span detectors (stalled waits, heartbeats, the wait-for graph) always look at every
-open span, which is what they are about.
+InsertedAt skip index), while the `every_trace` detectors (open spans: stalled waits, heartbeats, the
+wait-for graph; and those with a window of their own) look at everything every time.
 """
 
 from __future__ import annotations
@@ -18,11 +17,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from swarmscope.schema.params import fill
+from swarmscope.schema.times import now_ms
+
 from . import completion, context_bloat, drift, liveness, loops, persist, retries, waitgraph
 from .config import DetectorConfig
 from .model import LIVE_KINDS, Finding
-from .sweep import DIRTY_TRACES_SQL, Dirty, Sweep
-from .util import now_ms
+from .sweep import IN_DIRTY_TRACES, Dirty, Sweep
 
 log = logging.getLogger("swarmscope.detectors")
 
@@ -31,34 +32,30 @@ log = logging.getLogger("swarmscope.detectors")
 class Detector:
     kind: str
     detect: Callable[[Sweep], list[Finding]]
-    open_spans_only: bool = False  # runs over all open spans, not the traces in scope
+    every_trace: bool = False  # looks at every trace (open spans, its own window), not only those that moved
 
 
 DETECTORS = [
-    Detector("lost_heartbeat", liveness.detect_lost_heartbeats, open_spans_only=True),
-    Detector("stalled_wait", liveness.detect_stalled_waits, open_spans_only=True),
-    Detector("deadlock", waitgraph.detect_deadlocks, open_spans_only=True),
+    Detector("lost_heartbeat", liveness.detect_lost_heartbeats, every_trace=True),
+    Detector("stalled_wait", liveness.detect_stalled_waits, every_trace=True),
+    Detector("deadlock", waitgraph.detect_deadlocks, every_trace=True),
     Detector("phantom_completion", completion.detect_phantom_completions),
     Detector("partial_failure", completion.detect_partial_failures),
-    Detector("retry_storm", retries.detect_retry_storms, open_spans_only=True),  # its own recent window
+    Detector("retry_storm", retries.detect_retry_storms, every_trace=True),  # its own recent window
     Detector("duplicate_execution", retries.detect_duplicate_executions),
     Detector("context_bloat", context_bloat.detect_context_bloat),
     Detector("loop", loops.detect_loops),
-    Detector("drift", drift.detect_drift, open_spans_only=True),  # its own windows
+    Detector("drift", drift.detect_drift, every_trace=True),  # its own windows
 ]
 
 
 # The detectors of one sweep run two at a time (each thread has its own store client; chDB runs their
 # queries in parallel), heaviest first so the two threads finish together. Embedded, they share this
-# machine's cores, so each query gets its share: one detector per core with one ClickHouse thread each
-# did a cold sweep with ~10% less CPU than two threads each (less merging of partial aggregates).
-# A server's own cores are its business.
+# machine's cores: each query gets its share (a server's own cores are its business).
+# Measurements behind these choices: docs/detectors.md, "Cost".
 SWEEP_THREADS = 2
 EMBEDDED_QUERY_THREADS = max(1, (os.cpu_count() or 1) // SWEEP_THREADS)
-# (Reading column files through mmap saved ~8% CPU per cold sweep in one measurement and nothing in
-# another, and puts the mapped pages in the process's RSS next to ingest: reads stay on pread.)
-# drift (~0.1 s cold) before the light ones: submitted last, it left one thread running alone at the end
-# (the two threads finished ~65 ms apart; ~25 ms with drift fourth).
+# Heaviest first; drift before the light ones, so that no thread finishes long before the other.
 SUBMIT_ORDER = [
     "partial_failure", "phantom_completion", "context_bloat", "drift", "duplicate_execution", "loop"
 ]
@@ -105,7 +102,7 @@ def run_sweep(
         for d in DETECTORS
         if config.enabled(d.kind)
         and (kinds is None or d.kind in kinds)
-        and not (sweep.empty_scope and not d.open_spans_only)
+        and not (sweep.empty_scope and not d.every_trace)
     ]
 
     def run(detector: Detector) -> tuple[list[Finding], float, str | None]:
@@ -148,20 +145,28 @@ SELECT toUnixTimestamp64Milli(max(InsertedAt)) AS upto_ms, uniqExact(TraceId) AS
 FROM spans
 WHERE InsertedAt > fromUnixTimestamp64Milli({after_ms:Int64})
 """
-DIRTY_START_SQL = f"""
-SELECT toUnixTimestamp64Milli(min(Start)) FROM traces WHERE TraceId IN ({DIRTY_TRACES_SQL})
-"""
+DIRTY_START_SQL = fill(
+    "SELECT toUnixTimestamp64Milli(min(Start)) FROM traces WHERE {in_dirty}", in_dirty=IN_DIRTY_TRACES
+)
 
 
 class DetectionLoop:
     """Sweeps every `interval_s` seconds on a daemon thread: a full sweep first, then incremental ones."""
 
-    def __init__(self, store, config: DetectorConfig | None = None, interval_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        store,
+        config: DetectorConfig | None = None,
+        interval_s: float = 5.0,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        """`clock` (epoch ms) is the sweeps' "now"; tests pass their own and call run_once()."""
         if interval_s <= 0:
             raise ValueError("interval_s must be positive")
         self.store = store
         self.config = config or DetectorConfig()
         self.interval_s = interval_s
+        self.clock = clock
         self.sweeps = 0
         self.last_result: SweepResult | None = None
         self.last_error: str | None = None
@@ -175,9 +180,10 @@ class DetectionLoop:
     # ---- one sweep --------------------------------------------------------------------------
 
     def run_once(self) -> list[Finding]:
+        """One sweep as of the clock's now: the first a full one, then incremental ones."""
         with self._lock:
             started = time.perf_counter()
-            now = now_ms()
+            now = self.clock()
             overlap = int(self.config.get("sweep", "overlap_s") * 1000)
             if self._watermark_ms is None:
                 dirty = None

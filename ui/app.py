@@ -8,6 +8,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from fastapi import FastAPI
+from swarmscope.alerts import api as alerts_api
+from swarmscope.alerts import evaluator as alert_evaluator
+from swarmscope.alerts.rules import load_rules
 from swarmscope.collector import http as otlp_http
 from swarmscope.collector.group_commit import GroupCommitter
 from swarmscope.collector.grpc_server import TraceService, start_grpc
@@ -17,7 +20,7 @@ from swarmscope.detectors.config import DetectorConfig, load_config
 from swarmscope.detectors.runner import DetectionLoop
 from swarmscope.schema.store import Store
 
-from . import api, api_detectors
+from . import alerts_page, api, api_detectors, pages, pages_render
 
 
 @dataclass
@@ -32,7 +35,7 @@ class ServeOptions:
     segment_bytes: int = 16 * 1024 * 1024
     insert_bytes: int = 48 * 1024 * 1024
     detect_interval: float = 5.0
-    detect_config: str | None = None
+    config_path: str | None = None  # detector thresholds (serve --config)
 
 
 class BearerAuth:
@@ -68,9 +71,13 @@ def create_app(store: Store, options: ServeOptions | None = None) -> FastAPI:
             service = TraceService(app.state.committer, options.limits, options.api_key)
             grpc_server = await start_grpc(service, options.host, options.grpc_port)
         detection = _start_detection(store, app.state.detector_config, options.detect_interval)
+        app.state.detection = detection
+        alerting = alert_evaluator.EvaluationLoop(app.state.alerts).start() if app.state.alerts else None
         try:
             yield
         finally:
+            if alerting is not None:
+                alerting.stop()
             if grpc_server is not None:
                 await grpc_server.stop(grace=5)
             await app.state.committer.stop()  # everything acknowledged is committed first
@@ -81,7 +88,9 @@ def create_app(store: Store, options: ServeOptions | None = None) -> FastAPI:
                   description="Tracing backend for multi-agent AI systems")
     app.state.store = store
     app.state.limits = options.limits
-    app.state.detector_config = load_config(options.detect_config)  # the loop and the API share it
+    app.state.detector_config = load_config(options.config_path)  # the loop and the API share it
+    alert_config = load_rules(options.config_path)  # the same file: [[alerts]] and [alerting]
+    app.state.alerts = alert_evaluator.build(store, alert_config) if alert_config.rules else None
     app.state.committer = GroupCommitter(
         SegmentLog(options.wal_dir, fsync=options.wal_fsync),
         store.insert_otlp_files, store.insert_otlp, store.ping,
@@ -90,6 +99,10 @@ def create_app(store: Store, options: ServeOptions | None = None) -> FastAPI:
     app.include_router(otlp_http.router)
     app.include_router(api.router)
     app.include_router(api_detectors.router)
+    app.include_router(pages.router)
+    pages_render.install(app)
+    app.include_router(alerts_api.router)
+    app.include_router(alerts_page.router)
     if options.api_key:
         app.add_middleware(BearerAuth, api_key=options.api_key)
     return app

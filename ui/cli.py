@@ -6,25 +6,8 @@ import argparse
 import logging
 import sys
 
-
-def _store_args(parser: argparse.ArgumentParser) -> None:
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--data", default="./swarmscope-data",
-                       help="directory of the embedded store (default ./swarmscope-data)")
-    where.add_argument("--store", help="ClickHouse URL instead, e.g. http://user:pass@host:8123/swarmscope")
-
-
-def store_url(args: argparse.Namespace) -> tuple[str, str]:
-    """(url, database) for the parsed --data/--store options."""
-    from urllib.parse import urlparse
-
-    from swarmscope.schema.store import DEFAULT_DATABASE, embedded_url
-
-    if args.store:
-        parsed = urlparse(args.store)
-        database = parsed.path.strip("/") or DEFAULT_DATABASE
-        return parsed._replace(path="").geturl(), database
-    return embedded_url(args.data), DEFAULT_DATABASE
+from swarmscope.detectors.config import ConfigError, add_config_argument, load_config
+from swarmscope.schema.location import add_store_arguments, store_url
 
 
 def default_wal(args: argparse.Namespace) -> str:
@@ -33,12 +16,14 @@ def default_wal(args: argparse.Namespace) -> str:
     return "./swarmscope-wal" if args.store else str(Path(args.data) / "ingest-wal")
 
 
-def serve(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="swarmscope serve", description="Run the swarmscope backend.")
+def serve_parser(prog: str = "swarmscope serve", description: str = "Run the swarmscope backend.",
+                 ) -> argparse.ArgumentParser:
+    """serve's options (`swarmscope demo` takes the same ones, plus its own)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4318, help="OTLP/HTTP and the JSON API (default 4318)")
     parser.add_argument("--grpc-port", type=int, default=4317, help="OTLP/gRPC (default 4317; 0 disables)")
-    _store_args(parser)
+    add_store_arguments(parser)
     parser.add_argument("--api-key", help="require 'Authorization: Bearer KEY' for ingest and API")
     parser.add_argument("--retention-days", type=int, help="keep this many days of data (TTL)")
     parser.add_argument("--max-body-mb", type=float, default=16, help="largest request body accepted")
@@ -53,9 +38,17 @@ def serve(argv: list[str]) -> int:
                         help="the most log bytes one store insert normalizes (several segments at once)")
     parser.add_argument("--detect-interval", type=float, default=5.0,
                         help="seconds between detection sweeps (0 disables)")
-    parser.add_argument("--detect-config", help="detector thresholds (TOML or JSON)")
+    add_config_argument(parser)
+    parser.add_argument("--detect-config", dest="config", help=argparse.SUPPRESS)  # its former name
     parser.add_argument("--log-level", default="info")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def serve(argv: list[str]) -> int:
+    return run_serve(serve_parser().parse_args(argv))
+
+
+def run_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -69,12 +62,13 @@ def serve(argv: list[str]) -> int:
               file=sys.stderr)
         return 2
 
-    from swarmscope.detectors.config import ConfigError, load_config
+    from swarmscope.alerts.rules import load_rules
 
     try:
-        load_config(args.detect_config)  # fail now, with a clear message, not inside the server's startup
+        load_config(args.config)  # fail now, with a clear message, not inside the server's startup
+        load_rules(args.config)
     except (ConfigError, OSError) as exc:
-        print(f"swarmscope serve: bad --detect-config: {exc}", file=sys.stderr)
+        print(f"swarmscope serve: bad --config: {exc}", file=sys.stderr)
         return 2
     url, database = store_url(args)
     store = Store(url, database=database)
@@ -90,7 +84,7 @@ def serve(argv: list[str]) -> int:
         max_pending_bytes=int(args.max_queue_mb * mb), wal_dir=args.wal or default_wal(args),
         wal_fsync=args.wal_fsync,
         segment_bytes=int(args.segment_mb * mb), insert_bytes=int(args.insert_mb * mb),
-        detect_interval=args.detect_interval, detect_config=args.detect_config,
+        detect_interval=args.detect_interval, config_path=args.config,
     )
     app = create_app(store, options)
     logging.getLogger("swarmscope").info(
@@ -105,15 +99,32 @@ def serve(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"serve": serve, "detect": _detect}
+    commands = {"serve": serve, "detect": _detect, "demo": _demo, "alerts": _alerts}
     if not argv or argv[0] not in commands:
-        print("usage: swarmscope {serve,detect} [options]  (swarmscope serve --help)", file=sys.stderr)
+        print("usage: swarmscope {serve,detect,demo,alerts} [options]  (swarmscope serve --help)",
+              file=sys.stderr)
         return 2
     return commands[argv[0]](argv[1:]) or 0
 
 
 def _detect(argv: list[str]) -> int:
     from swarmscope.detectors import cli
+
+    return cli.main(argv)
+
+
+def _demo(argv: list[str]) -> int:
+    from swarmscope.ui import demo
+
+    parser = serve_parser("swarmscope demo", "Run swarmscope with a simulated agent swarm feeding it "
+                          "(healthy runs and every kind of failure); prints the URL to open.")
+    parser.set_defaults(data="./swarmscope-demo-data")  # not mixed into a real ./swarmscope-data
+    demo.add_demo_args(parser)
+    return demo.run(parser.parse_args(argv), run_serve)
+
+
+def _alerts(argv: list[str]) -> int:
+    from swarmscope.alerts import cli
 
     return cli.main(argv)
 

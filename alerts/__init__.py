@@ -1,0 +1,1 @@
+"""Alerts on stuck or drifting runs: rules from the config file, continuous evaluation, notifications."""
