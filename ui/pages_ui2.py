@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from . import pages_findings
+from . import pages_findings, pages_live
 
 
 def include(app: FastAPI) -> None:
-    for module in (pages_findings,):
+    for module in (pages_findings, pages_live):
         app.include_router(module.router)
