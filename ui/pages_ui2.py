@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from . import pages_findings, pages_live
+from . import pages_findings, pages_live, pages_tools
 
 
 def include(app: FastAPI) -> None:
-    for module in (pages_findings, pages_live):
+    for module in (pages_findings, pages_live, pages_tools):
         app.include_router(module.router)
