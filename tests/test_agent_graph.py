@@ -188,3 +188,23 @@ def test_empty_run_and_node_cap():
     many = [agent(f"a{i}", f"agent-{i:03d}", i, i + 1) for i in range(MAX_NODES + 5)]
     graph = build(many, [])
     assert len(graph.nodes) == MAX_NODES and graph.left_out == 5
+
+
+def test_self_wait_parent_cycles_and_get_trace_shapes():
+    # An agent waiting for itself is a cycle of one: a red loop above its node.
+    spans = [agent("A", "solo", 0, 50, open=True), wait("A.w", "solo", "solo", 1, 50, "A", open=True)]
+    graph = build(spans, [])
+    assert [(e.source, e.target, e.cycle) for e in graph.edges] == [("solo", "solo", True)]
+    assert graph.edges[0].d.startswith("M") and " C" in graph.edges[0].d
+    # Hostile parent links (a cycle, a self-parent) end the walk instead of hanging it.
+    looped = [agent("X", "x", 0, 5, "Y"), agent("Y", "y", 0, 5, "X"), span("Z", "x", 1, 2, "Z")]
+    assert {n.agent for n in build(looped, [], view="asrun").nodes} == {"x", "y"}
+    # get_trace's dicts (ISO times, no start_ns/end_ns) work too.
+    iso = [{"span_id": "r", "parent_span_id": "", "agent_id": "a", "agent_name": "a",
+            "operation": "invoke_agent", "start_time": "2026-12-04T10:00:00Z", "end_time": None,
+            "last_seen": "2026-12-04T10:00:05Z", "open": True, "status_code": "Unset", "wait_for": ""},
+           {"span_id": "w", "parent_span_id": "r", "agent_id": "a", "agent_name": "a", "operation": "wait",
+            "start_time": "2026-12-04T10:00:01Z", "end_time": "2026-12-04T10:00:03.5Z", "status_code": "Ok",
+            "wait_for": "b", "open": False}]
+    waits = [e for e in build(iso, []).edges if e.kind == "wait"]
+    assert [(e.source, e.target, e.wait_ns, e.label) for e in waits] == [("a", "b", 2_500_000_000, "2.5 s")]

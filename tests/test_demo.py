@@ -84,25 +84,33 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def read_lines(proc: subprocess.Popen, lines: list[str]) -> None:
-    for line in proc.stdout:
-        lines.append(line)
+def start_demo(*args: str) -> tuple[subprocess.Popen, list[str]]:
+    """`swarmscope demo ARGS`, its output lines collected as they come."""
+    proc = subprocess.Popen([sys.executable, "-m", "swarmscope.ui.cli", "demo", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+    return proc, lines
+
+
+def await_url(proc: subprocess.Popen, lines: list[str], url: str) -> None:
+    printed = f"open {url}/ in your browser"
+    poll(lambda: any(printed in line for line in lines) or proc.poll() is not None, 180, "the demo's URL")
+    assert proc.poll() is None, "".join(lines)
+
+
+def deadlocks(url: str, status: str, key: str | None = None) -> int:
+    return get(url + f"/api/findings?kind=deadlock&run_id=demo-deadlock&status={status}", key)["count"]
 
 
 def test_demo_starts_serve_prints_the_url_and_every_scenario_is_detected(tmp_path):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "swarmscope.ui.cli", "demo", "--port", str(port), "--grpc-port", "0",
-         "--data", str(tmp_path / "data"), "--detect-interval", "0.5", "--every", "3600",
-         "--log-level", "warning", "--api-key", API_KEY],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    threading.Thread(target=read_lines, args=(proc, lines), daemon=True).start()
+    proc, lines = start_demo("--port", str(port), "--grpc-port", "0", "--data", str(tmp_path / "data"),
+                             "--detect-interval", "0.5", "--every", "3600", "--log-level", "warning",
+                             "--api-key", API_KEY)
     try:
-        poll(lambda: any(f"open {url}/ in your browser" in line for line in lines) or proc.poll() is not None,
-             180, "the demo printing its URL")
-        assert proc.poll() is None, "".join(lines)
+        await_url(proc, lines, url)
         assert any("9 scenarios running" in line for line in lines), "".join(lines)
         poll(lambda: {run: kinds_by_run(url).get(run) for run in EXPECTED} == EXPECTED, 120,
              "every scenario's findings")
@@ -123,6 +131,20 @@ def test_demo_starts_serve_prints_the_url_and_every_scenario_is_detected(tmp_pat
     assert proc.returncode == 0, "".join(lines)[-3000:]
     # No scenario process outlives the demo.
     poll(lambda: not processes_mentioning(url), 15, "the scenario processes ending")
+
+
+def test_demo_url_feeds_a_server_that_is_already_running(server_factory):
+    srv = server_factory(extra_args=["--detect-interval", "0.5"])
+    proc, lines = start_demo("--url", srv.url, "--every", "3600")
+    try:
+        await_url(proc, lines, srv.url)
+        poll(lambda: deadlocks(srv.url, "open") == 1, 60, "the deadlock finding")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0, "".join(lines)
+    # Stopping the demo ends its scenarios (the server stays up): the deadlock resolves.
+    poll(lambda: deadlocks(srv.url, "resolved") == 1, 30, "the deadlock resolved")
 
 
 def test_feed_keeps_the_deadlock_heartbeating_until_the_block_exits(server_factory):
@@ -152,6 +174,7 @@ def test_bad_input_is_refused_clearly():
     for args, code, message in (
         (["--url", "ftp://example.com"], 2, "--url must be an http(s) URL"),
         (["--url", "http://127.0.0.1:9", "--every", "0"], 2, "--every must be > 0"),
+        (["--url", "http://127.0.0.1:9"], 1, "no swarmscope server answered at http://127.0.0.1:9/healthz"),
     ):
         out = subprocess.run([sys.executable, "-m", "swarmscope.ui.cli", "demo", *args], capture_output=True,
                              text=True, timeout=60)

@@ -4,7 +4,8 @@ and the agent graph of it."""
 from __future__ import annotations
 
 import pytest
-from swarmscope.ui import agent_graph, trace_view
+from swarmscope.schema.queries import spans as span_queries
+from swarmscope.ui import agent_graph
 from swarmscope.ui.critical_path import critical_path
 from swarmscope.ui.demo_trace import big_trace_spans, requests, span_id, trace_id_for
 
@@ -12,7 +13,7 @@ from swarmscope.ui.demo_trace import big_trace_spans, requests, span_id, trace_i
 def test_ten_thousand_spans_in_one_trace_with_fixed_ids(store):
     store.insert_requests(requests(big_trace_spans(10_000, run_id="run-big", start_ns=1_800_000_000 * 10**9)))
     trace_id = trace_id_for("run-big").hex()
-    spans = trace_view.outline(store, [trace_id])
+    spans = span_queries.outline(store, [trace_id])
     assert len(spans) == 10_000
     assert {s["span_id"] for s in spans} == {span_id(i).hex() for i in range(1, 10_001)}
     roots = [s for s in spans if not s["parent_span_id"]]

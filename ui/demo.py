@@ -220,7 +220,7 @@ def run(args: argparse.Namespace, serve) -> int:
             print(f"swarmscope demo: --url must be an http(s) URL such as http://127.0.0.1:4318, got "
                   f"{args.url!r}", file=sys.stderr)
             return 2
-        driver = Driver(args.url.rstrip("/"), args.every, args.api_key, wait_for_server=10.0)
+        driver = Driver(args.url.rstrip("/"), args.every, args.api_key, wait_for_server=5.0)
         try:
             driver.run()  # returns after a failure; otherwise runs rounds until interrupted
         except KeyboardInterrupt:
