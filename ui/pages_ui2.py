@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from . import pages_agents, pages_findings, pages_live, pages_tools
+from . import pages_agents, pages_compare, pages_findings, pages_live, pages_tools
 
 
 def include(app: FastAPI) -> None:
-    for module in (pages_findings, pages_live, pages_tools, pages_agents):
+    for module in (pages_findings, pages_live, pages_tools, pages_agents, pages_compare):
         app.include_router(module.router)
