@@ -70,7 +70,9 @@ def test_as_run_view_has_one_node_per_invocation_in_time_order():
     assert [(n.key, n.agent, n.spans) for n in graph.nodes] == [
         ("O", "orchestrator", 1), ("P", "planner", 1), ("C", "coder", 2), ("T", "tester", 3),
         ("D", "docs", 1), ("C2", "coder", 1)]
-    assert [n.x for n in graph.nodes] == sorted(n.x for n in graph.nodes)
+    x = {n.key: n.x for n in graph.nodes}
+    assert x["P"] < x["C"] < x["T"] < x["D"] < x["C2"]  # callees left to right in start order
+    assert x["O"] == (x["P"] + x["C"] + x["T"] + x["D"]) / 4  # the caller centred over them
     rows = {n.key: n.y for n in graph.nodes}  # one row per nesting depth
     assert rows["O"] == rows["C2"] < rows["P"] == rows["C"] == rows["T"] == rows["D"]
     assert edges(graph) == {
@@ -208,3 +210,10 @@ def test_self_wait_parent_cycles_and_get_trace_shapes():
             "wait_for": "b", "open": False}]
     waits = [e for e in build(iso, []).edges if e.kind == "wait"]
     assert [(e.source, e.target, e.wait_ns, e.label) for e in waits] == [("a", "b", 2_500_000_000, "2.5 s")]
+
+
+def test_as_run_callers_stay_in_start_order_when_centring_would_crowd_their_row():
+    spans = [agent("O1", "lead-a", 0, 10), agent("O2", "lead-b", 1, 10), agent("A", "a", 2, 9, "O1"),
+             agent("C", "c", 3, 9, "O2"), agent("B", "b", 4, 9, "O1")]
+    x = {n.key: n.x for n in build(spans, [], view="asrun").nodes}
+    assert x == {"O1": 70.0, "O2": 200.0, "A": 330.0, "C": 460.0, "B": 590.0}

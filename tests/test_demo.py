@@ -112,6 +112,7 @@ def test_demo_starts_serve_prints_the_url_and_every_scenario_is_detected(tmp_pat
     try:
         await_url(proc, lines, url)
         assert any("9 scenarios running" in line for line in lines), "".join(lines)
+        assert f"    {url}/runs/demo-deadlock\n" in lines, "".join(lines)
         poll(lambda: {run: kinds_by_run(url).get(run) for run in EXPECTED} == EXPECTED, 120,
              "every scenario's findings")
         # The deadlock stays open while the demo runs: its waits keep heartbeating.

@@ -341,3 +341,25 @@ def test_live_refresh_polls_only_while_visible(ui, page: Page) -> None:
     assert len(polls) == before
     assert page.locator("table.runs a.row-link").count() == 2
     assert page.console.unexpected() == []
+
+
+def test_live_trace_view_refreshes_and_pauses_while_a_span_is_open(ui, page: Page) -> None:
+    polls: list[str] = []
+    page.on("request", lambda r: r.headers.get("hx-request") and "/spans/" not in r.url
+            and polls.append(r.url))
+    page.goto(ui["server"].url + f"/runs/{DEADLOCK_RUN}")
+    settle(page)
+    page.check("#live-trace")
+    deadline = time.monotonic() + 12
+    while not polls and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    assert polls and polls[0].endswith(f"/runs/{DEADLOCK_RUN}")
+    expect(page.locator("#live-area .finding")).not_to_have_count(0)  # swapped in, still there
+    page.locator(".waterfall .row-link").first.click()
+    page.locator("#panel .panel-body").wait_for()
+    page.wait_for_timeout(300)
+    before = len(polls)
+    page.wait_for_timeout(6000)
+    assert len(polls) == before
+    assert page.locator("#live-area").count() == 1
+    assert page.console.unexpected() == []

@@ -17,6 +17,7 @@ escaping every name.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -332,7 +333,8 @@ def _as_run(model: _Model, graph: AgentGraph, cycle_pairs: Pairs, cycle_waits: s
         depth[inv["span_id"]] = depth.get(parent, -1) + 1 if parent else 0
     ordered = sorted(nodes.values(), key=lambda n: (n.start_ns, n.key))
     kept = _keep(graph, ordered, key=lambda n: n.spans)
-    _layers(kept, depth, graph)
+    parents = {inv["span_id"]: model.parent_invocation(inv) for inv in model.invocations}
+    _layers(kept, depth, parents, graph)
     _route(graph, [e for e in edges.values() if e.source in _keys(kept) and e.target in _keys(kept)])
 
 
@@ -382,8 +384,9 @@ def _circle(nodes: list[Node], graph: AgentGraph) -> None:
     for n in nodes:
         n.r = _radius(n.spans)
     count = len(nodes)
-    ring = 0.0 if count == 1 else max(110.0, 38.0 * count / math.pi)
-    margin = 60 + max((n.r for n in nodes), default=0)
+    biggest = max((n.r for n in nodes), default=0)
+    ring = 0.0 if count == 1 else max(110.0, (2 * biggest + 40) * count / (2 * math.pi))  # room for each
+    margin = 60 + biggest
     centre = ring + margin
     for i, n in enumerate(nodes):
         angle = -math.pi / 2 + 2 * math.pi * i / max(count, 1)
@@ -393,15 +396,28 @@ def _circle(nodes: list[Node], graph: AgentGraph) -> None:
     graph.width = graph.height = int(2 * centre)
 
 
-def _layers(nodes: list[Node], depth: dict[str, int], graph: AgentGraph) -> None:
+def _layers(nodes: list[Node], depth: dict[str, int], parents: dict[str, str], graph: AgentGraph) -> None:
     """Invocations left to right in start order, one row per nesting depth (an invoked agent one row below
-    its caller), so a pipeline reads as a row of hand-offs under its orchestrator."""
+    its caller), so a pipeline reads as a row of hand-offs under its orchestrator; a caller is centred
+    over its callees unless that crowds its row."""
     rows = sorted({depth[n.key] for n in nodes})
     row_of = {d: i for i, d in enumerate(rows)}
+    rank_x = {}
     for i, n in enumerate(nodes):
         n.r = _radius(n.spans)
-        n.x = 70.0 + 130.0 * i
+        n.x = rank_x[n.key] = 70.0 + 130.0 * i
         n.y = 60.0 + 110.0 * row_of[depth[n.key]]
+    callees: dict[str, list[Node]] = defaultdict(list)
+    for n in nodes:
+        callees[parents.get(n.key, "")].append(n)
+    for n in sorted(nodes, key=lambda n: -depth[n.key]):  # deepest first: callees are placed already
+        if callees.get(n.key):
+            n.x = round(sum(c.x for c in callees[n.key]) / len(callees[n.key]), 1)
+    for d in rows:
+        row = sorted((n for n in nodes if depth[n.key] == d), key=lambda n: n.x)
+        if any(b.x - a.x < 110 for a, b in itertools.pairwise(row)):
+            for n in row:
+                n.x = rank_x[n.key]
     graph.nodes = nodes
     graph.width = int(140 + 130 * max(len(nodes) - 1, 0))
     graph.height = int(130 + 110 * max(len(rows) - 1, 0))

@@ -88,8 +88,9 @@ def _await_ready(name: str, proc: subprocess.Popen) -> None:
     reader.start()
     reader.join(READY_TIMEOUT)
     if not line or not line[0].strip():
-        raise RuntimeError(f"demo scenario {name!r} did not report ready within {READY_TIMEOUT:.0f} s "
-                           f"(exit code {proc.poll()})")
+        code = proc.poll()
+        why = f"exited with code {code}" if code is not None else f"sent nothing in {READY_TIMEOUT:.0f} s"
+        raise RuntimeError(f"demo scenario {name!r} {why} before reporting ready (its stderr says why)")
 
 
 def _end(proc: subprocess.Popen, wait: float = 10.0) -> None:
@@ -186,7 +187,9 @@ class Driver:
                 self.failed = f"no swarmscope server answered at {self.url}/healthz"
                 return
             runs = feed(self.url, api_key=self.api_key)
-            print(f"swarmscope demo: {len(runs)} scenarios running ({', '.join(runs)})", flush=True)
+            print(f"swarmscope demo: {len(runs)} scenarios running; each run's page:", flush=True)
+            for run_id in runs.values():
+                print(f"    {self.url}/runs/{quote(run_id)}", flush=True)
             print(f"swarmscope demo: open {self.url}/ in your browser (Ctrl-C stops)", flush=True)
             round_ = 1
             while not self.stopped.wait(self.every):

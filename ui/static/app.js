@@ -29,6 +29,18 @@
     htmx.ajax("GET", location.pathname + location.search, { target: "#runs", swap: "innerHTML" });
   }
   setInterval(refreshRuns, 5000);
+
+  // Live trace view: the summary, findings and agent graph (not the waterfall, whose expanded
+  // subtrees would be lost), paused while the tab is hidden or a span panel is open.
+  function refreshTrace() {
+    var box = document.getElementById("live-trace");
+    var panel = document.getElementById("panel");
+    if (!box || !box.checked || document.visibilityState !== "visible" || !window.htmx) return;
+    if (panel && panel.querySelector(".panel-body")) return;
+    htmx.ajax("GET", location.pathname + location.search,
+              { target: "#live-area", select: "#live-area", swap: "outerHTML" });
+  }
+  setInterval(refreshTrace, 5000);
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState === "visible") refreshRuns();
   });
