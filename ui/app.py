@@ -95,7 +95,7 @@ def create_app(store: Store, options: ServeOptions | None = None) -> FastAPI:
     pages_render.install(app)
     app.state.api_key = options.api_key
     if options.api_key:
-        from .page_auth import PageAuth  # BearerAuth, plus a browser's session cookie on page paths
+        from .page_session import PageAuth  # BearerAuth, plus a browser's session cookie on page paths
 
         app.add_middleware(PageAuth, api_key=options.api_key)
     return app
