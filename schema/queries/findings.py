@@ -42,7 +42,8 @@ FROM ({base}
 LEFT JOIN (SELECT FindingId, State, Until, Note, At FROM finding_triage FINAL WHERE State != '') AS t
     ON f.Id = t.FindingId
 WHERE {status} = '' OR effective = {status}
-ORDER BY (effective = 'open') DESC, f.last_ms DESC, f.Id
+ORDER BY (effective = 'open') DESC, indexOf(['critical', 'error', 'warning', 'info'], f.Severity),
+    f.last_ms DESC, f.Id
 LIMIT {limit:UInt32}
 """, base=SELECT_FINDINGS.strip(), status="if({status:String} = 'all', '', {status:String})")
 
@@ -70,8 +71,9 @@ class FindingFilters:
 
 def search(store: Store, filters: FindingFilters, *, limit: int = 100, now: int | None = None
            ) -> list[dict[str, Any]]:
-    """Findings matching `filters`, open first then newest, each with `status` (effective, see the
-    module doc), `detector_status` (what the detector says) and `triage` (or None)."""
+    """Findings matching `filters`: open first, then by severity (critical first), then newest; each
+    with `status` (effective, see the module doc), `detector_status` (what the detector says) and
+    `triage` (or None)."""
     now = now_ms() if now is None else now
     params = {
         "now_ms": now, "since_ms": filters.since_ms,
