@@ -1,7 +1,7 @@
 """phantom_completion and partial_failure: claims of success that the trace contradicts.
 
-A *claim* is a finished span with `task.status = completed`, or an agent span with status Ok, that
-is not itself an error.
+A *claim* (`outcomes.CLAIM`) is a finished span with `task.status = completed`, or an agent span
+with status Ok, that is not itself an error.
 
 - phantom_completion: the claim's own evidence says otherwise (a non-zero `evidence.exit_code`,
   `evidence.validation.passed = false`, a declared `evidence.test_command` that never ran, a
@@ -15,16 +15,15 @@ is not itself an error.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import NamedTuple
 
+from swarmscope import _conventions as c
 from swarmscope.schema.params import array_of, fill, in_list, list_param
+from swarmscope.schema.sql import first_of
 
 from .model import Finding, common
+from .outcomes import CLAIM, FAILED
 from .sweep import REPEATED_INPUT, Sweep
-
-CLAIM = (
-    "(StatusCode != 'Error' AND "
-    "(TaskStatus = 'completed' OR (Operation = 'invoke_agent' AND StatusCode = 'Ok')))"
-)
 
 PHANTOM_SQL = fill("""
 SELECT TraceId, SpanId, any(SpanName) AS name, any(AgentId) AS agent, any(RunId) AS run_id,
@@ -44,12 +43,14 @@ GROUP BY TraceId, SpanId
 COMMAND_RAN_SQL = fill("""
 SELECT TraceId, cmd, groupUniqArray(SpanId) AS span_ids
 FROM spans
-ARRAY JOIN [TestCommand, SpanAttributes['process.command_line'],
-            SpanAttributes['process.command'], SpanAttributes['gen_ai.tool.call.arguments']] AS cmd
+ARRAY JOIN [TestCommand, {command_line}, {command}, {tool_arguments}] AS cmd
 WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND TraceId IN {traces}
   AND cmd != '' AND (cmd IN {cmds} OR multiSearchAny(cmd, {cmd_array}))
 GROUP BY TraceId, cmd
-""", traces=in_list("traces"), cmds=in_list("cmds"), cmd_array=array_of("cmds"))
+""", traces=in_list("traces"), cmds=in_list("cmds"), cmd_array=array_of("cmds"),
+    command_line=first_of("SpanAttributes", c.PROCESS_COMMAND_LINE),
+    command=first_of("SpanAttributes", c.PROCESS_COMMAND),
+    tool_arguments=first_of("SpanAttributes", c.TOOL_ARGUMENTS))
 
 # Agents of one run (else one trace) that completed one task on one input with different outputs.
 # Only inputs given more than once (Sweep.repeated_inputs) can have been given to two agents.
@@ -67,14 +68,8 @@ HAVING uniqExact(AgentId) > 1 AND uniqExact(OutputHash) > 1
 def detect_phantom_completions(sweep: Sweep) -> list[Finding]:
     cfg = sweep.config
     scope, params = sweep.scope()
-    bounds = [
-        cfg.get("phantom_completion", "min_confidence"),
-        *cfg.overrides("phantom_completion", "min_confidence", "agents").values(),
-        *cfg.overrides("phantom_completion", "min_confidence", "tools").values(),
-    ]
-    rows = sweep.store.rows(
-        fill(PHANTOM_SQL, scope=scope), {**params, "max_min_confidence": max(bounds)}
-    )
+    highest = cfg.most("phantom_completion", "min_confidence")
+    rows = sweep.store.rows(fill(PHANTOM_SQL, scope=scope), {**params, "max_min_confidence": highest})
     # Which declared test commands never ran?
     unverified = [r for r in rows if r["test_command"] and r["exit_code"] is None and r["validation"] is None]
     ran: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -155,6 +150,16 @@ def _reason_text(reason: dict) -> str:
     return f"its confidence {reason['value']:.2f} is under {reason['threshold']:.2f}"
 
 
+class Agreement(NamedTuple):
+    """One completion of DISAGREE_SQL's `runs` (its tuple order)."""
+
+    agent_id: str
+    output_hash: str
+    trace_id: str
+    span_id: str
+    run_id: str
+
+
 def _disagreements(sweep: Sweep) -> list[Finding]:
     repeated = sweep.repeated_inputs()
     if not repeated:
@@ -163,40 +168,35 @@ def _disagreements(sweep: Sweep) -> list[Finding]:
     rows = sweep.store.rows(fill(DISAGREE_SQL, run_scope=scope), {**params, "repeated": repeated})
     findings = []
     for r in rows:
-        runs = sorted(set(r["runs"]))
+        runs = sorted({Agreement._make(x) for x in r["runs"]})
         by_output: dict[str, list[str]] = defaultdict(list)
-        for agent, output, *_ in runs:
-            if agent not in by_output[output]:
-                by_output[output].append(agent)
+        for x in runs:
+            if x.agent_id not in by_output[x.output_hash]:
+                by_output[x.output_hash].append(x.agent_id)
         findings.append(
             Finding(
                 kind="phantom_completion",
                 key=f"disagree/{r['run']}/{r['TaskId']}/{r['InputHash']}",
                 severity="warning",
-                summary=f"{len({x[0] for x in runs})} agents completed task {r['TaskId']} on the same input "
-                f"with {len(by_output)} different outputs",
+                summary=f"{len({x.agent_id for x in runs})} agents completed task {r['TaskId']} on the same "
+                f"input with {len(by_output)} different outputs",
                 evidence={
                     "check": "disagreement",
                     "task_id": r["TaskId"],
                     "input_hash": r["InputHash"],
-                    "outputs": {output: agents for output, agents in by_output.items()},
-                    "spans": [
-                        {"agent_id": a, "output_hash": o, "trace_id": t, "span_id": s, "run_id": ru}
-                        for a, o, t, s, ru in runs[:50]
-                    ],
+                    "outputs": dict(by_output),
+                    "spans": [x._asdict() for x in runs[:50]],
                 },
-                trace_id=common(x[2] for x in runs),
-                run_id=common(x[4] for x in runs),
-                span_ids=[x[3] for x in runs],
-                agent_ids=[x[0] for x in runs],
+                trace_id=common(x.trace_id for x in runs),
+                run_id=common(x.run_id for x in runs),
+                span_ids=[x.span_id for x in runs],
+                agent_ids=[x.agent_id for x in runs],
             )
         )
     return findings
 
 
 # ---- partial_failure ------------------------------------------------------------------------
-
-FAILED = "(StatusCode = 'Error' OR TimedOut = 1 OR TaskStatus IN ('failed', 'abandoned', 'timeout'))"
 
 # Per trace in scope that has a claim: the span tree as arrays of numbers (span ids hashed), kept only
 # for the few traces that can hold a partial failure: a span failed and was not recovered by a later
@@ -268,14 +268,14 @@ def _partial_pairs(row: dict, slack_ns: int) -> list[tuple[int, bool, int]]:
     unrecovered = {i - 1 for i in row["unrecovered"]}  # SQL indexes from 1
     late = [i for i, p in enumerate(up) if p >= 0 and ends[i] > ends[p] + slack_ns]
     pairs = []
-    for c in dict.fromkeys([*(i - 1 for i in row["unrecovered"]), *late]):
-        failed = c in unrecovered
-        a = up[c]
+    for bad in dict.fromkeys([*(i - 1 for i in row["unrecovered"]), *late]):
+        failed = bad in unrecovered
+        a = up[bad]
         for _ in range(MAX_DEPTH):
             if a < 0:
                 break
-            if claims[a] and (failed or ends[c] > ends[a] + slack_ns):
-                pairs.append((hids[c], failed, hids[a]))
+            if claims[a] and (failed or ends[bad] > ends[a] + slack_ns):
+                pairs.append((hids[bad], failed, hids[a]))
             a = up[a]
     return pairs
 
@@ -295,13 +295,11 @@ GROUP BY TraceId
 TREE_SQL = fill("""
 SELECT TraceId, SpanId, any(ParentSpanId) AS parent, any(SpanName) AS name, any(AgentId) AS agent,
     any(RunId) AS run_id,
-    max(StatusCode != 'Error'
-        AND (TaskStatus = 'completed' OR (Operation = 'invoke_agent' AND StatusCode = 'Ok')))
-        AS claim
+    max({claim}) AS claim
 FROM spans
 WHERE TraceId IN {traces} AND Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64})
 GROUP BY TraceId, SpanId
-""", traces=in_list("traces"))
+""", traces=in_list("traces"), claim=CLAIM)
 
 
 def detect_partial_failures(sweep: Sweep) -> list[Finding]:

@@ -6,9 +6,11 @@ Counts finished and still-open agent spans alike, so a loop is seen while the ru
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from swarmscope.schema.params import fill
 
-from .model import Finding
+from .model import Finding, common
 from .sweep import REPEATED_INPUT, Sweep
 
 # Agent invocations with their run (RunId, else the trace), finished and still running.
@@ -32,10 +34,18 @@ HAVING length(spans) >= {min_repeats:UInt64}
 """, invocations=INVOCATIONS)
 
 
+class Invocation(NamedTuple):
+    """One agent span of LOOP_SQL's `spans` (its tuple order)."""
+
+    trace_id: str
+    span_id: str
+    time_ms: int
+
+
 def detect_loops(sweep: Sweep) -> list[Finding]:
     cfg = sweep.config
     scope, pending_scope, params = sweep.agent_runs_scope()
-    least = min([cfg.get("loop", "max_repeats"), *cfg.overrides("loop", "max_repeats", "agents").values()])
+    least = cfg.least("loop", "max_repeats")
     repeated = "1"  # every input, if one invocation is already a loop
     if least > 1:
         params = {**params, "repeated": sweep.repeated_inputs()}
@@ -50,10 +60,10 @@ def detect_loops(sweep: Sweep) -> list[Finding]:
     for r in rows:
         agent = r["AgentId"]
         limit = cfg.get("loop", "max_repeats", agent=agent)
-        spans = sorted(r["spans"], key=lambda x: x[2])
+        spans = sorted(map(Invocation._make, r["spans"]), key=lambda x: x.time_ms)
         if len(spans) < limit:
             continue
-        is_run = not (len(r["run"]) == 32 and r["run"] == spans[0][0])
+        is_run = not (len(r["run"]) == 32 and r["run"] == spans[0].trace_id)
         findings.append(
             Finding(
                 kind="loop",
@@ -67,11 +77,11 @@ def detect_loops(sweep: Sweep) -> list[Finding]:
                     "repeats": len(spans),
                     "threshold": limit,
                     "run_id": r["run"] if is_run else None,
-                    "spans": [{"trace_id": t, "span_id": s, "time_ms": ms} for t, s, ms in spans[:50]],
+                    "spans": [x._asdict() for x in spans[:50]],
                 },
-                trace_id=spans[0][0] if len({s[0] for s in spans}) == 1 else "",
+                trace_id=common(x.trace_id for x in spans),
                 run_id=r["run"] if is_run else "",
-                span_ids=[s[1] for s in spans],
+                span_ids=[x.span_id for x in spans],
                 agent_ids=[agent],
             )
         )

@@ -10,11 +10,12 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from typing import NamedTuple
 
 from swarmscope.schema.params import fill, in_list, list_param
 
 from .model import Finding, common
+from .outcomes import COMPLETED
 from .sweep import Sweep
 
 STORM_SQL = fill("""
@@ -48,15 +49,8 @@ def detect_retry_storms(sweep: Sweep) -> list[Finding]:
     since = sweep.now_ms - int(cfg.get("retry_storm", "lookback_s") * 1000)
     default_window = cfg.get("retry_storm", "window_s")
     per_tool_window = cfg.overrides("retry_storm", "window_s", "tools")
-    min_retries = min(
-        [
-            cfg.get("retry_storm", "min_retries"),
-            *cfg.overrides("retry_storm", "min_retries", "tools").values(),
-        ]
-    )
-    min_agents = min(
-        [cfg.get("retry_storm", "min_agents"), *cfg.overrides("retry_storm", "min_agents", "tools").values()]
-    )
+    min_retries = cfg.least("retry_storm", "min_retries")
+    min_agents = cfg.least("retry_storm", "min_agents")
     passes = [(default_window, True, [], sorted(per_tool_window))]
     for tool, window in per_tool_window.items():
         passes.append((window, False, [tool], []))
@@ -106,11 +100,6 @@ def detect_retry_storms(sweep: Sweep) -> list[Finding]:
     return findings
 
 
-COMPLETED = (
-    "StatusCode != 'Error' AND TimedOut = 0 "
-    "AND TaskStatus NOT IN ('failed', 'abandoned', 'partial', 'timeout')"
-)
-
 # Two steps: count completions per hash of the key (no strings kept per key) to find the few keys
 # completed more than once, then, only if there are any, group their completions by key, tool and span
 # (a row repeated by an unmerged part counts once there). Grouping every completion by its strings cost
@@ -142,6 +131,17 @@ HAVING count() > 1
 KEYS_IN_SCOPE = "IdempotencyKey IN (SELECT IdempotencyKey FROM spans WHERE {scope} AND IdempotencyKey != '')"
 
 
+class Execution(NamedTuple):
+    """One completion of DUPLICATE_SQL's `runs` (its tuple order)."""
+
+    trace_id: str
+    span_id: str
+    agent_id: str
+    run_id: str
+    time_ms: int
+    attempt: int
+
+
 def detect_duplicate_executions(sweep: Sweep) -> list[Finding]:
     scope, params = sweep.scope()
     since = min(
@@ -157,11 +157,8 @@ def detect_duplicate_executions(sweep: Sweep) -> list[Finding]:
         return findings
     keys = list_param(r["k"] for r in repeated)
     for r in sweep.store.rows(DUPLICATE_SQL, {"since_ms": since, "keys": keys}):
-        runs = sorted(r["runs"], key=lambda x: x[4])
+        runs = sorted(map(Execution._make, r["runs"]), key=lambda x: x.time_ms)
         what = r["ToolName"] or "operation"
-        by_agent: dict[str, int] = defaultdict(int)
-        for run in runs:
-            by_agent[run[2]] += 1
         findings.append(
             Finding(
                 kind="duplicate_execution",
@@ -173,22 +170,15 @@ def detect_duplicate_executions(sweep: Sweep) -> list[Finding]:
                     "idempotency_key": r["IdempotencyKey"],
                     "tool": r["ToolName"] or None,
                     "completions": [
-                        {
-                            "trace_id": t,
-                            "span_id": s,
-                            "agent_id": a or None,
-                            "run_id": ru or None,
-                            "time_ms": ms,
-                            "attempt": att,
-                        }
-                        for t, s, a, ru, ms, att in runs[:50]
+                        dict(x._asdict(), agent_id=x.agent_id or None, run_id=x.run_id or None)
+                        for x in runs[:50]
                     ],
                     "count": len(runs),
                 },
-                trace_id=common(x[0] for x in runs),
-                run_id=common(x[3] for x in runs),
-                span_ids=[x[1] for x in runs],
-                agent_ids=[x[2] for x in runs],
+                trace_id=common(x.trace_id for x in runs),
+                run_id=common(x.run_id for x in runs),
+                span_ids=[x.span_id for x in runs],
+                agent_ids=[x.agent_id for x in runs],
             )
         )
     return findings

@@ -10,25 +10,27 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from swarmscope import _conventions as c
 from swarmscope.schema.open_spans import unfinished
 from swarmscope.schema.params import fill, in_list, list_param
+from swarmscope.schema.sql import first_of
 
 from .config import DetectorConfig
 
-# The open spans (schema/open_spans.py) seen within the horizon, those matching `{only}`.
+# The open spans (schema/open_spans.py) seen within the horizon, those matching `{only}`; columns
+# named as OpenSpan's fields.
 OPEN_SPANS_SQL = fill("""
 WITH fromUnixTimestamp64Milli({horizon_ms:Int64}) AS horizon
-SELECT TraceId, SpanId, ParentSpanId, SpanName, ServiceName,
-    toUnixTimestamp64Milli(StartTime) AS start_ms,
-    toUnixTimestamp64Milli(LastSeen) AS last_seen_ms,
-    HeartbeatIntervalMs AS interval_ms,
-    Operation, AgentId, ToolName, RunId, TaskId, WaitFor, WaitTaskId, WaitResource, WaitTimeoutMs,
-    SpanAttributes['swarmscope.resource.held'] AS held,
-    SpanAttributes['swarmscope.leader.group'] AS leader_group,
-    InputHash
+SELECT TraceId AS trace_id, SpanId AS span_id, ParentSpanId AS parent_span_id, SpanName AS name,
+    ServiceName AS service, toUnixTimestamp64Milli(StartTime) AS start_ms,
+    toUnixTimestamp64Milli(LastSeen) AS last_seen_ms, HeartbeatIntervalMs AS interval_ms,
+    Operation AS operation, AgentId AS agent_id, ToolName AS tool, RunId AS run_id, TaskId AS task_id,
+    WaitFor AS wait_for, WaitTaskId AS wait_task_id, WaitResource AS wait_resource,
+    WaitTimeoutMs AS wait_timeout_ms, {held} AS held, {leader_group} AS leader_group, InputHash AS input_hash
 FROM pending_spans FINAL
 WHERE LastSeen >= horizon AND ({only}) AND {unfinished}
-""", unfinished=unfinished("LastSeen >= horizon AND ({only})"))
+""", unfinished=unfinished("LastSeen >= horizon AND ({only})"),
+    held=first_of("SpanAttributes", c.RESOURCE_HELD), leader_group=first_of("SpanAttributes", c.LEADER_GROUP))
 
 
 def fetch_open_spans(
@@ -40,11 +42,11 @@ def fetch_open_spans(
         fill(OPEN_SPANS_SQL, only=only), parameters={**(params or {}), "horizon_ms": horizon}
     )
     spans = []
+    names = result.column_names
     for row in result.result_rows:
-        held, leader, input_hash = row[17], row[18], row[19]
-        span = OpenSpan(
-            *row[:17], [h.strip() for h in held.split(",") if h.strip()] if held else [], leader, input_hash
-        )
+        fields = dict(zip(names, row, strict=True))
+        fields["held"] = [h.strip() for h in fields["held"].split(",") if h.strip()]
+        span = OpenSpan(**fields)
         if span.interval_ms:
             missed = config.get(
                 "lost_heartbeat", "missed_intervals", tool=span.tool or None, agent=span.agent_id or None

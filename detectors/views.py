@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from swarmscope import _conventions as c
 from swarmscope.schema.params import fill, in_list, list_param
+from swarmscope.schema.sql import first_of
 from swarmscope.schema.times import iso_ms, now_ms
 
 from .config import DetectorConfig
@@ -55,10 +57,10 @@ def list_findings(
 
 
 # Open spans the wait-for graph is made of: waits and declared holders (then task owners and parents).
-GRAPH_SPANS = (
+GRAPH_SPANS = fill(
     "Operation = 'wait' OR WaitFor != '' OR WaitTaskId != '' OR WaitResource != '' "
-    "OR mapContains(SpanAttributes, 'swarmscope.resource.held') "
-    "OR mapContains(SpanAttributes, 'swarmscope.leader.group')"
+    "OR {held} != '' OR {leader_group} != ''",
+    held=first_of("SpanAttributes", c.RESOURCE_HELD), leader_group=first_of("SpanAttributes", c.LEADER_GROUP),
 )
 GRAPH_OWNERS = fill(
     "(Operation = 'invoke_agent' AND TaskId IN {tasks}) OR SpanId IN {parents}",

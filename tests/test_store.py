@@ -47,7 +47,7 @@ def test_bad_urls_and_database_names_are_refused():
 
 
 def test_store_flag_splits_url_and_database():
-    from swarmscope.ui.cli import store_url
+    from swarmscope.schema.location import store_url
 
     url, database = store_url(argparse.Namespace(store="http://u:p@clickhouse:8123/prod", data=None))
     assert (url, database) == ("http://u:p@clickhouse:8123", "prod")

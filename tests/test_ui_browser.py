@@ -7,6 +7,7 @@ Screenshots go to test-artifacts/screenshots/.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import ui_feed
+from harness import Server
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from swarmscope.ui import demo
 
@@ -51,11 +53,14 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def ui(module_server_factory) -> Iterator[dict]:
-    """One server fed with every demo scenario (the deadlock stays open, heartbeating), plus small runs
-    to filter, a hostile span and a 10,000-span trace."""
-    srv = module_server_factory(extra_args=["--detect-interval", "0.5"])
-    with demo.running(srv.url, prefix=DEMO_PREFIX) as demo_runs:
+def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """One server for the module, fed with every demo scenario (the deadlock stays open, heartbeating),
+    plus small runs to filter, a hostile span and a 10,000-span trace."""
+    srv = Server(data_dir=tmp_path_factory.mktemp("ui") / "data", extra_args=["--detect-interval", "0.5"])
+    srv.start()
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(srv.stop)
+        demo_runs = cleanup.enter_context(demo.running(srv.url, prefix=DEMO_PREFIX))
         data = {
             "server": srv,
             "demo": demo_runs,

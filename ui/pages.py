@@ -26,7 +26,8 @@ from swarmscope.schema.queries.runs import (
     run_traces,
 )
 
-from . import trace_view
+from . import agent_graph, trace_view
+from .critical_path import critical_path
 from .pages_render import error_page, render
 from .params import parse_time_ms, parse_trace_id
 
@@ -75,7 +76,7 @@ def api_runs(request: Request, service: str | None = None, agent: str | None = N
              status: str | None = Query(None, description=", ".join(STATUSES)),
              finding: str | None = Query(None, description="an open finding kind"),
              attr: str | None = Query(None, description="key=value or key~substring"),
-             since: str | None = Query(None, description="default 24h; 15m, 2h, 7d, unix s, ISO 8601"),
+             since: str | None = Query(None, description=f"default 24h; {times.ACCEPTED_FORMS}"),
              until: str | None = None, before: str | None = Query(None, description="cursor: `next`"),
              limit: int = Query(50, ge=1, le=500)) -> dict:
     """Runs (a run id, else a trace), newest activity first, with status, counts and open findings."""
@@ -124,7 +125,7 @@ def _view(request: Request, title: str, trace_ids: list[str], findings: list[dic
     tree = trace_view.build_tree(spans)
     rows = trace_view.rows(tree, tree.roots[:trace_view.ROOT_LIMIT], 0)
     critical = _critical_path(spans)
-    graph = _agent_graph(spans, findings, request.query_params.get("graph"))
+    graph = agent_graph.build(spans, findings, view=request.query_params.get("graph"))
     agents = sorted({s["agent_name"] or s["agent_id"] for s in spans if s["agent_name"] or s["agent_id"]})
     summary = {
         "spans": len(spans), "traces": len(trace_ids), "agents": agents,
@@ -153,19 +154,7 @@ def _pins(findings: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 
 def _critical_path(spans: list[dict[str, Any]]) -> set[str]:
-    try:
-        from .critical_path import critical_path
-    except ImportError:  # the other half of the UI work; the page works without it
-        return set()
     return set(critical_path(spans))
-
-
-def _agent_graph(spans: list[dict[str, Any]], findings: list[dict[str, Any]], view: str | None) -> Any:
-    try:
-        from .agent_graph import build
-    except ImportError:
-        return None
-    return build(spans, findings, view=view) if view else build(spans, findings)
 
 
 @router.get("/traces/{trace_id}/children/{span_id}", include_in_schema=False)
