@@ -11,7 +11,8 @@ keep-alive HTTP connection, medians of --repeat requests of:
   one collapsed subtree's expand, and `/api/traces/{id}` (every span, with attributes);
 
 Times are measured at the client on loopback (includes ~0.2 ms of HTTP). Targets: runs page under 150 ms,
-first render of the 10,000-span trace under 300 ms and under 1 MB of HTML.
+first render of the 10,000-span trace under 300 ms and under 1 MB of HTML; the live page (all open spans,
+the wait-for graph) and the tools page (with sparklines) under 200 ms each.
 
     python bench/ui.py [--spans 1000000] [--open 10000] [--repeat 9] [--keep DIR]
 
@@ -33,7 +34,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BIG_RUN = "run-big"
-TARGETS_MS = {"runs page": 150.0, "trace page (10k spans)": 300.0}
+TARGETS_MS = {"runs page": 150.0, "trace page (10k spans)": 300.0, "live page": 200.0, "tools page": 200.0}
 MAX_TRACE_HTML = 1_000_000
 
 
@@ -146,6 +147,10 @@ def main() -> None:
                 ("  run page (same trace)", f"/runs/{BIG_RUN}"),
                 ("  expand one subtree", f"/traces/{trace_id}/children/{span_id(2).hex()}?depth=1"),
                 ("  /api/traces/{id}", f"/api/traces/{trace_id}"),
+                ("live page", "/live"),  # web UI part 2: open runs, waits, silent agents, wait-for graph
+                ("  /api/waits", "/api/waits"),
+                ("tools page", "/tools"),  # per tool stats and 30-bucket sparklines from tool_minutes
+                ("  /api/tools", "/api/tools"),
             ]
             print(f"\n{'what':<26} {'median ms':>10} {'min':>8} {'max':>8} {'bytes':>11}  path")
             results = {}

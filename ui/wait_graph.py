@@ -117,7 +117,7 @@ def _place(nodes: dict[str, Node], ring_order: dict[str, int]) -> tuple[list[dic
         by_run.setdefault(node.run, []).append(node)
     groups, x, y, row_h, width = [], 0.0, 0.0, 0.0, 0.0
     for run, members in by_run.items():
-        radius = 0.0 if len(members) == 1 else max(80.0, len(members) * 75 / (2 * math.pi))
+        radius = 0.0 if len(members) == 1 else max(110.0, len(members) * 95 / (2 * math.pi))
         cell = 2 * radius + 150  # room for labels
         if x and x + cell > MAX_WIDTH:
             x, y, row_h = 0.0, y + row_h, 0.0
