@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from urllib.parse import urlencode
 
 import pytest
 import ui2_feed
+from harness import Server
 from playwright.sync_api import Page, expect
 from swarmscope.ui import demo
 from test_ui_browser import Console, browser, settle, shot  # noqa: F401 - `browser` is a fixture
@@ -22,9 +24,12 @@ WIDTHS = (1280, 390)
 
 
 @pytest.fixture(scope="module")
-def ui2(module_server_factory) -> Iterator[dict]:
-    srv = module_server_factory(extra_args=["--detect-interval", "0.5"])
-    with demo.running(srv.url, prefix=PREFIX) as runs:
+def ui2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    srv = Server(data_dir=tmp_path_factory.mktemp("ui2") / "data", extra_args=["--detect-interval", "0.5"])
+    srv.start()
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(srv.stop)
+        runs = cleanup.enter_context(demo.running(srv.url, prefix=PREFIX))
         variant = ui2_feed.feed_healthy_variant(srv.url, PREFIX + "healthy-b")
         for kind in ("deadlock", "phantom_completion", "retry_storm"):
             srv.wait_for(lambda k=kind: srv.get("/api/findings/search", kind=k)["count"], timeout=60)
