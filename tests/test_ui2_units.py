@@ -125,3 +125,20 @@ def test_redirects_stay_on_this_site() -> None:
     assert safe_next("/findings?kind=loop") == "/findings?kind=loop"
     for bad in ("//evil.example/x", "https://evil.example", "/\\evil.example", "", None):
         assert safe_next(bad) == "/"
+
+
+def test_a_huge_wait_graph_keeps_the_deadlocked_run_within_the_node_budget() -> None:
+    nodes, edges = [], []
+    for run in range(200):  # 200 runs of one waiter and one holder each
+        for agent in ("a", "b"):
+            nodes.append({"id": f"agent:r{run}:{agent}", "type": "agent", "agent_id": agent,
+                          "run_id": f"r{run}"})
+        edges.append({"source": f"agent:r{run}:a", "target": f"agent:r{run}:b", "kind": "agent",
+                      "trace_id": "t", "span_id": f"s{run}"})
+    cycle = ["agent:r150:a", "agent:r150:b"]
+    lay = wait_graph.layout({"nodes": nodes, "edges": edges, "waits": [], "cycles": [{"nodes": cycle,
+                                                                                      "members": cycle}]})
+    assert len(lay.nodes) == wait_graph.MAX_NODES and lay.runs_total == 200
+    assert lay.runs_shown == wait_graph.MAX_NODES // 2
+    assert "r150" in {g["run"] for g in lay.groups}  # the deadlocked run is drawn
+    assert all(e.source in {n.id for n in lay.nodes} for e in lay.edges)

@@ -16,6 +16,7 @@ from .pages_render import duration
 
 RED, AMBER, GREY, INK, BLUE = "#c62828", "#b26a00", "#8a939e", "#3b4652", "#0b57d0"
 MAX_WIDTH = 1100
+MAX_NODES = 120  # past this, runs with a cycle first, then those with the most waits, until the budget
 NODE_R = 20
 CURVE = 16  # px: an edge bends this far sideways, so A->B and B->A do not overlap
 
@@ -55,6 +56,8 @@ class Layout:
     nodes: list[Node]
     edges: list[Edge]
     groups: list[dict[str, Any]]
+    runs_shown: int = 0
+    runs_total: int = 0
 
 
 def _label(node: dict[str, Any]) -> str:
@@ -72,6 +75,8 @@ def layout(graph: dict[str, Any]) -> Layout:
         if node_id not in nodes:
             _, run, agent = node_id.split(":", 2)
             nodes[node_id] = Node(node_id, agent, "agent", run=run)
+    runs_total = len({n.run for n in nodes.values()})
+    nodes = _budget(nodes, cycle_nodes, graph.get("edges", []))
     for node in nodes.values():
         node.title = f"{node.kind} {node.label}" + (f" (run {node.run})" if node.run else "")
         if node.id in lost:
@@ -106,7 +111,30 @@ def layout(graph: dict[str, Any]) -> Layout:
                  else f"{b.label} holds {a.label}")
         edges.append(Edge(a.id, b.id, path, label, lx, ly, classes, colour, title,
                           e["trace_id"], e["span_id"]))
-    return Layout(width, height, list(nodes.values()), edges, groups)
+    return Layout(width, height, list(nodes.values()), edges, groups, len(groups), runs_total)
+
+
+def _budget(nodes: dict[str, Node], cycle_nodes: set[str], edges: list[dict[str, Any]]) -> dict[str, Node]:
+    """At most MAX_NODES nodes, whole runs at a time: runs with a cycle, then the busiest."""
+    if len(nodes) <= MAX_NODES:
+        return nodes
+    by_run: dict[str, list[Node]] = {}
+    for node in nodes.values():
+        by_run.setdefault(node.run, []).append(node)
+    waits: dict[str, int] = {}
+    for e in edges:
+        run = nodes[e["source"]].run if e["source"] in nodes else ""
+        waits[run] = waits.get(run, 0) + 1
+    def urgency(run: str) -> tuple[bool, int, str]:
+        return not any(n.id in cycle_nodes for n in by_run[run]), -waits.get(run, 0), run
+
+    order = sorted(by_run, key=urgency)
+    kept: dict[str, Node] = {}
+    for run in order:
+        if kept and len(kept) + len(by_run[run]) > MAX_NODES:
+            break
+        kept.update((n.id, n) for n in by_run[run])
+    return kept
 
 
 def _place(nodes: dict[str, Node], ring_order: dict[str, int]) -> tuple[list[dict[str, Any]], int, int]:

@@ -19,17 +19,19 @@ from swarmscope.schema.times import iso_ms, now_ms
 @dataclass
 class Live:
     as_of: str
-    runs: list[dict[str, Any]]
+    runs: list[dict[str, Any]]  # the first `limit` of each list, most urgent first
     waits: list[dict[str, Any]]
     silent: list[dict[str, Any]]
     graph: dict[str, Any]  # the /api/waits shape, plus `lost_nodes`
+    totals: dict[str, int]  # how many there are in all
 
 
 def _run_key(span: OpenSpan) -> str:
     return span.run_id or span.trace_id
 
 
-def snapshot(store: Store, config: DetectorConfig | None = None, now: int | None = None) -> Live:
+def snapshot(store: Store, config: DetectorConfig | None = None, now: int | None = None,
+             limit: int = 100) -> Live:
     config = config or DetectorConfig()
     now = now_ms() if now is None else now
     spans = fetch_open_spans(store, config, now)
@@ -56,7 +58,7 @@ def snapshot(store: Store, config: DetectorConfig | None = None, now: int | None
     runs.sort(key=lambda r: (not r["deadlocked"], -r["lost"], -r["age_ms"]))
 
     waits = []
-    for w in sorted(graph.waits, key=lambda s: (s.dead, s.start_ms)):  # live waits first, oldest first
+    for w in graph.waits:
         age = now - w.start_ms
         waits.append({
             **w.wait_brief(now), "run": _run_key(w), "dead": w.dead, "age_ms": age,
@@ -79,4 +81,9 @@ def snapshot(store: Store, config: DetectorConfig | None = None, now: int | None
                        "interval_ms": group[0].interval_ms})
     as_dict["lost_nodes"] = sorted({agent_node(s.run_id, s.agent_id) for s in spans if s.dead and s.agent_id}
                                    - alive)
-    return Live(as_of=iso_ms(now), runs=runs, waits=waits, silent=silent, graph=as_dict)
+    # Most urgent first: waits in a deadlock run, then past their timeout, then live ones, oldest first.
+    waits.sort(key=lambda w: (w["run"] not in cycle_runs, not w["stalled"], w["dead"], -w["age_ms"]))
+    silent.sort(key=lambda s: -s["silent_ms"])
+    totals = {"runs": len(runs), "waits": len(waits), "silent": len(silent)}
+    return Live(as_of=iso_ms(now), runs=runs[:limit], waits=waits[:limit], silent=silent[:limit],
+                graph=as_dict, totals=totals)
