@@ -32,7 +32,6 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
 BIG_RUN = "run-big"
 TARGETS_MS = {"runs page": 150.0, "trace page (10k spans)": 300.0, "live page": 200.0, "tools page": 200.0}
 MAX_TRACE_HTML = 1_000_000
@@ -40,8 +39,7 @@ MAX_TRACE_HTML = 1_000_000
 
 def build(data_dir: Path, spans: int, open_count: int) -> None:
     """Fill the store in data_dir (in this process: the embedded engine is one per process)."""
-    sys.path.insert(0, str(HERE))
-    from detect import _requests, finished_traffic, open_spans  # bench/detect.py
+    from detect import _requests, finished_traffic, open_spans  # bench/detect.py: this script's directory
     from swarmscope.detectors.config import DetectorConfig
     from swarmscope.detectors.runner import run_sweep
     from swarmscope.schema.store import Store, embedded_url

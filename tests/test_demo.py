@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from harness import free_port
 from swarmscope.ui import demo
 
 # What each scenario of the first round must produce, and nothing else.
@@ -76,12 +76,6 @@ def processes_mentioning(text: str) -> list[int]:
             except OSError:
                 continue
     return pids
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_demo(*args: str) -> tuple[subprocess.Popen, list[str]]:
