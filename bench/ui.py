@@ -14,7 +14,7 @@ Times are measured at the client on loopback (includes ~0.2 ms of HTTP). Targets
 first render of the 10,000-span trace under 300 ms and under 1 MB of HTML; the live page (all open spans,
 the wait-for graph) and the tools page (with sparklines) under 200 ms each.
 
-    python bench/ui.py [--spans 1000000] [--open 10000] [--repeat 9] [--keep DIR]
+    python bench/ui.py [--spans 1000000] [--open 10000] [--repeat 15] [--keep DIR]
 
 With --keep, the store is built in DIR once and reused by later runs.
 """
@@ -115,7 +115,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument("--open", type=int, default=10_000)
-    parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--keep", help="build the store in this directory once, and reuse it")
     parser.add_argument("--build-only", help=argparse.SUPPRESS)  # the child process that fills the store
     args = parser.parse_args()
