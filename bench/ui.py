@@ -11,9 +11,10 @@ keep-alive HTTP connection, medians of --repeat requests of:
   one collapsed subtree's expand, and `/api/traces/{id}` (every span, with attributes);
 
 Times are measured at the client on loopback (includes ~0.2 ms of HTTP). Targets: runs page under 150 ms,
-first render of the 10,000-span trace under 300 ms and under 1 MB of HTML.
+first render of the 10,000-span trace under 300 ms and under 1 MB of HTML; the live page (all open spans,
+the wait-for graph) and the tools page (with sparklines) under 200 ms each.
 
-    python bench/ui.py [--spans 1000000] [--open 10000] [--repeat 9] [--keep DIR]
+    python bench/ui.py [--spans 1000000] [--open 10000] [--repeat 15] [--keep DIR]
 
 With --keep, the store is built in DIR once and reused by later runs.
 """
@@ -32,7 +33,7 @@ import time
 from pathlib import Path
 
 BIG_RUN = "run-big"
-TARGETS_MS = {"runs page": 150.0, "trace page (10k spans)": 300.0}
+TARGETS_MS = {"runs page": 150.0, "trace page (10k spans)": 300.0, "live page": 200.0, "tools page": 200.0}
 MAX_TRACE_HTML = 1_000_000
 
 
@@ -114,7 +115,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument("--open", type=int, default=10_000)
-    parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--keep", help="build the store in this directory once, and reuse it")
     parser.add_argument("--build-only", help=argparse.SUPPRESS)  # the child process that fills the store
     args = parser.parse_args()
@@ -144,6 +145,10 @@ def main() -> None:
                 ("  run page (same trace)", f"/runs/{BIG_RUN}"),
                 ("  expand one subtree", f"/traces/{trace_id}/children/{span_id(2).hex()}?depth=1"),
                 ("  /api/traces/{id}", f"/api/traces/{trace_id}"),
+                ("live page", "/live"),  # web UI part 2: open runs, waits, silent agents, wait-for graph
+                ("  /api/waits", "/api/waits"),
+                ("tools page", "/tools"),  # per tool stats and 30-bucket sparklines from tool_minutes
+                ("  /api/tools", "/api/tools"),
             ]
             print(f"\n{'what':<26} {'median ms':>10} {'min':>8} {'max':>8} {'bytes':>11}  path")
             results = {}

@@ -217,3 +217,14 @@ def test_as_run_callers_stay_in_start_order_when_centring_would_crowd_their_row(
              agent("C", "c", 3, 9, "O2"), agent("B", "b", 4, 9, "O1")]
     x = {n.key: n.x for n in build(spans, [], view="asrun").nodes}
     assert x == {"O1": 70.0, "O2": 200.0, "A": 330.0, "C": 460.0, "B": 590.0}
+
+
+def test_long_labels_stay_inside_the_svg():
+    long = "a-very-long-agent-name-from-a-framework-" * 2
+    spans = [agent("A", long + "1", 0, 10), agent("B", long + "2", 1, 5, "A"), agent("C", "c", 6, 9, "A")]
+    for view, chars in (("agents", 24), ("asrun", 18)):
+        graph = build(spans, [], view=view)
+        for n in graph.nodes:
+            half = len(n.short) * 3.5
+            assert len(n.short) <= chars and n.x - half >= 0 and n.x + half <= graph.width, (view, n)
+        assert any(n.short.endswith("…") for n in graph.nodes)

@@ -30,6 +30,8 @@ MAX_NODES = 60  # past it the smallest nodes are left out (and counted), so the 
 _OPERATION_AGENT = "invoke_agent"
 _OPERATION_WAIT = "wait"
 _LABEL_CHARS = 24
+_ASRUN_LABEL_CHARS = 18
+_CHAR_PX = 7.0  # a 12 px label's widest average character width, to keep labels inside the SVG
 Pairs = set[tuple[str, str]]  # (waiting agent, agent waited for)
 
 
@@ -47,10 +49,12 @@ class Node:
     x: float = 0.0
     y: float = 0.0
     r: float = 14.0
+    label_chars: int = _LABEL_CHARS  # shown under the node; the tooltip has it all
 
     @property
     def short(self) -> str:
-        return self.label if len(self.label) <= _LABEL_CHARS else self.label[:_LABEL_CHARS - 1] + "…"
+        limit = self.label_chars
+        return self.label if len(self.label) <= limit else self.label[:limit - 1] + "…"
 
     @property
     def title(self) -> str:
@@ -386,7 +390,7 @@ def _circle(nodes: list[Node], graph: AgentGraph) -> None:
     count = len(nodes)
     biggest = max((n.r for n in nodes), default=0)
     ring = 0.0 if count == 1 else max(110.0, (2 * biggest + 40) * count / (2 * math.pi))  # room for each
-    margin = 60 + biggest
+    margin = max(60 + biggest, _label_half(nodes) + 8)  # room for the labels at the left and right
     centre = ring + margin
     for i, n in enumerate(nodes):
         angle = -math.pi / 2 + 2 * math.pi * i / max(count, 1)
@@ -396,6 +400,10 @@ def _circle(nodes: list[Node], graph: AgentGraph) -> None:
     graph.width = graph.height = int(2 * centre)
 
 
+def _label_half(nodes: list[Node]) -> float:
+    return max((len(n.short) for n in nodes), default=0) * _CHAR_PX / 2
+
+
 def _layers(nodes: list[Node], depth: dict[str, int], parents: dict[str, str], graph: AgentGraph) -> None:
     """Invocations left to right in start order, one row per nesting depth (an invoked agent one row below
     its caller), so a pipeline reads as a row of hand-offs under its orchestrator; a caller is centred
@@ -403,9 +411,12 @@ def _layers(nodes: list[Node], depth: dict[str, int], parents: dict[str, str], g
     rows = sorted({depth[n.key] for n in nodes})
     row_of = {d: i for i, d in enumerate(rows)}
     rank_x = {}
+    for n in nodes:
+        n.label_chars = _ASRUN_LABEL_CHARS  # neighbours are 130 px apart
+    x0 = max(70.0, _label_half(nodes) + 8)
     for i, n in enumerate(nodes):
         n.r = _radius(n.spans)
-        n.x = rank_x[n.key] = 70.0 + 130.0 * i
+        n.x = rank_x[n.key] = x0 + 130.0 * i
         n.y = 60.0 + 110.0 * row_of[depth[n.key]]
     callees: dict[str, list[Node]] = defaultdict(list)
     for n in nodes:
@@ -419,7 +430,7 @@ def _layers(nodes: list[Node], depth: dict[str, int], parents: dict[str, str], g
             for n in row:
                 n.x = rank_x[n.key]
     graph.nodes = nodes
-    graph.width = int(140 + 130 * max(len(nodes) - 1, 0))
+    graph.width = int(2 * x0 + 130 * max(len(nodes) - 1, 0))
     graph.height = int(130 + 110 * max(len(rows) - 1, 0))
 
 

@@ -20,7 +20,7 @@ from swarmscope.detectors.config import DetectorConfig, load_config
 from swarmscope.detectors.runner import DetectionLoop
 from swarmscope.schema.store import Store
 
-from . import alerts_page, api, api_detectors, pages, pages_render
+from . import alerts_page, api, api_detectors, pages, pages_render, pages_ui2
 
 
 @dataclass
@@ -100,11 +100,15 @@ def create_app(store: Store, options: ServeOptions | None = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(api_detectors.router)
     app.include_router(pages.router)
+    pages_ui2.include(app)  # part 2 pages: findings, live, tools, agents, compare, login
     pages_render.install(app)
     app.include_router(alerts_api.router)
     app.include_router(alerts_page.router)
+    app.state.api_key = options.api_key
     if options.api_key:
-        app.add_middleware(BearerAuth, api_key=options.api_key)
+        from .page_session import PageAuth  # BearerAuth, plus a browser's session cookie on page paths
+
+        app.add_middleware(PageAuth, api_key=options.api_key)
     return app
 
 
