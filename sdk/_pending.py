@@ -1,7 +1,8 @@
 """Pending spans: make spans that have not ended yet visible (DESIGN.md, "Spans that have not ended yet").
 
 OpenTelemetry exports a span only when it ends, so a wait that never ends is never seen. This
-processor watches agent, tool and wait spans. One still open ``delay`` seconds after it started gets a
+processor watches agent, tool and wait spans (frameworks' too, see ``is_watched``). One still open
+``delay`` seconds after it started gets a
 *pending span* (a new span id, parent = the real span, all its attributes, ``swarmscope.span_type =
 "pending"``), and another every ``interval`` seconds while it stays open: heartbeats, whose silence
 tells the backend that the process died. One daemon thread serves the whole process.
@@ -29,6 +30,22 @@ from opentelemetry.trace import Status, StatusCode
 from . import _conventions as c
 
 _WATCHED = frozenset((c.OP_AGENT, c.OP_TOOL, c.OP_WAIT))
+# Framework dialects' agent and tool spans (docs/integrations.md), as far as they say so at start.
+_WATCHED_KINDS = (
+    (c.OI_SPAN_KIND, frozenset(("AGENT", "TOOL"))),
+    (c.TRACELOOP_SPAN_KIND, frozenset(("agent", "tool"))),
+    (c.LANGSMITH_SPAN_KIND, frozenset(("tool",))),
+    (c.MCP_METHOD, frozenset((c.MCP_TOOLS_CALL,))),
+)
+
+
+def is_watched(attributes) -> bool:
+    """An agent, tool or wait span, in our conventions or a framework's."""
+    if not attributes:
+        return False
+    if attributes.get(c.OPERATION) in _WATCHED:
+        return True
+    return any(attributes.get(key) in values for key, values in _WATCHED_KINDS)
 _ROOT_PARENT = "0" * 16
 _ABANDONED = "abandoned: the process exited while this span was open"
 
@@ -61,8 +78,7 @@ class PendingSpanProcessor(SpanProcessor):
     # SpanProcessor -------------------------------------------------------------------------------
 
     def on_start(self, span: Span, parent_context=None) -> None:
-        attributes = span.attributes
-        if attributes and attributes.get(c.OPERATION) in _WATCHED:
+        if is_watched(span.attributes):
             span_id = span.context.span_id
             self._open[span_id] = span  # dict and deque operations are atomic: no lock on the hot path
             self._fresh.append((time.monotonic() + self.delay, span_id))
