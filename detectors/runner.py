@@ -18,6 +18,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from swarmscope.schema.resolve import resolve_window
+
 from . import completion, context_bloat, drift, liveness, loops, persist, retries, waitgraph
 from .config import DetectorConfig
 from .model import LIVE_KINDS, Finding
@@ -98,8 +100,16 @@ def run_sweep(
     now = now_ms() if now is None else now
     if since_ms is None:
         since_ms = now - int(config.get("sweep", "lookback_s") * 1000)
+    # Framework traces first get what only their whole tree tells (agents, runs, retries; schema/resolve.py).
+    started = time.perf_counter()
+    if dirty is None:
+        resolve_window(store, since_ms, now)
+    elif dirty.traces:
+        resolve_window(store, dirty.after_ms, dirty.upto_ms)
+    resolve_ms = (time.perf_counter() - started) * 1000
     sweep = Sweep(store, config, now, since_ms, dirty)
     result = SweepResult(traces_in_scope=None if dirty is None else dirty.traces)
+    result.timings_ms["resolve"] = resolve_ms
     selected = [
         d
         for d in DETECTORS
