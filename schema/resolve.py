@@ -7,8 +7,8 @@ that needs the trace's tree, and spans arrive children first, across requests. S
 (schema/normalize.py) and this pass, run before each detection sweep on the traces that received spans,
 works out per span:
 
-- AgentId/AgentName: its own agent key, else its nearest ancestor's (an agent span without a key is
-  named by its span name, `invoke_agent {name}` / `{name}`);
+- AgentId/AgentName: its own agent key, else its nearest ancestor's (an agent span without a key but
+  named `invoke_agent {name}` is agent {name});
 - RunId: the outermost run on its path to the root (one user request is one run);
 - InputTokens/OutputTokens: its own, unless a descendant reports tokens (then the descendants count);
   an agent span's aggregated usage only when nothing under it reports tokens;
@@ -92,8 +92,11 @@ class _Span:
     def own_agent(self) -> tuple[str, str]:
         if self.row["AgentId"]:
             return self.row["AgentId"], self.row["AgentName"] or self.row["AgentId"]
-        if self.row["Operation"] == c.OP_AGENT:  # an agent span without a key: named by its span name
-            name = self.row["SpanName"].removeprefix(c.OP_AGENT + " ").strip()
+        # An agent span without a key, named the GenAI way (`invoke_agent {name}`). Other unnamed agent
+        # spans (OpenInference's "Agent workflow" root) name no agent: their children do.
+        prefix = c.OP_AGENT + " "
+        if self.row["Operation"] == c.OP_AGENT and self.row["SpanName"].startswith(prefix):
+            name = self.row["SpanName"].removeprefix(prefix).strip()
             return name, name
         return "", ""
 

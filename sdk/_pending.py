@@ -39,6 +39,23 @@ _WATCHED_KINDS = (
 )
 
 
+# Keys that name a span's agent, ours first (the normalizing SQL reads the same ones).
+_AGENT_KEYS = (c.AGENT_NAME, c.AGENT_ID, c.OI_AGENT_NAME, c.OI_GRAPH_NODE_ID, c.LANGSMITH_AGENT_NAME)
+
+
+def own_agent(attributes, name: str = "") -> str:
+    """The agent a span names: by a key, else (OpenInference sets its keys only at the end) an agent
+    span's own name."""
+    if not attributes:
+        return ""
+    for key in _AGENT_KEYS:
+        if value := attributes.get(key):
+            return str(value)
+    if attributes.get(c.OI_SPAN_KIND) == "AGENT" and name:
+        return name
+    return ""
+
+
 def is_watched(attributes) -> bool:
     """An agent, tool or wait span, in our conventions or a framework's."""
     if not attributes:
@@ -69,6 +86,10 @@ class PendingSpanProcessor(SpanProcessor):
     def _start_thread(self) -> None:
         # Also the after-fork hook: the child has no thread, and the parent's open spans are not its own.
         self._open: dict[int, Span] = {}
+        # Agent of every open span under an agent span: frameworks name the agent on the agent span
+        # only, and the spans between it and a hanging tool call (turns, chains) have no pending record,
+        # so the backend could not walk up to it. A pending record carries its inherited agent.
+        self._agents: dict[int, str] = {}
         self._fresh: collections.deque[tuple[float, int]] = collections.deque()
         self._beating: collections.deque[tuple[float, int]] = collections.deque()
         self._stop = threading.Event()
@@ -78,6 +99,10 @@ class PendingSpanProcessor(SpanProcessor):
     # SpanProcessor -------------------------------------------------------------------------------
 
     def on_start(self, span: Span, parent_context=None) -> None:
+        parent = span.parent
+        agent = own_agent(span.attributes, span.name) or (parent and self._agents.get(parent.span_id))
+        if agent:
+            self._agents[span.context.span_id] = agent
         if is_watched(span.attributes):
             span_id = span.context.span_id
             self._open[span_id] = span  # dict and deque operations are atomic: no lock on the hot path
@@ -85,6 +110,7 @@ class PendingSpanProcessor(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         self._open.pop(span.context.span_id, None)
+        self._agents.pop(span.context.span_id, None)
 
     def shutdown(self, timeout_millis: int = 30000) -> None:
         self._stop.set()
@@ -127,6 +153,8 @@ class PendingSpanProcessor(SpanProcessor):
         attributes[c.SPAN_TYPE] = "pending"
         attributes[c.PENDING_PARENT_ID] = format(parent.span_id, "016x") if parent else _ROOT_PARENT
         attributes[c.HEARTBEAT_INTERVAL_MS] = self._interval_ms
+        if not own_agent(attributes) and (agent := self._agents.get(real.span_id)):
+            attributes[c.AGENT_NAME] = agent
         context = trace.SpanContext(
             trace_id=real.trace_id,
             span_id=self._ids.generate_span_id(),

@@ -38,3 +38,11 @@ def agents_by_name(server) -> dict[str, dict]:
 
 def findings(server, kind: str, run_id: str | None = None) -> list[dict]:
     return server.get("/api/findings", kind=kind, run_id=run_id)["findings"]
+
+
+def wait_until_equal(server, read, expected, timeout: float = 20.0) -> None:
+    """Poll `read()` until it equals `expected`; on timeout fail showing the difference."""
+    try:
+        server.wait_for(lambda: read() == expected, timeout=timeout)
+    except AssertionError:
+        assert read() == expected
