@@ -16,7 +16,8 @@ works out per span:
   `input.value`, `gen_ai.input.messages`), parsed as JSON when it is JSON, so both give the same hash;
 - Attempt: `swarmscope.attempt`, else n for the n-th call in a row of one tool with one argument
   fingerprint by one agent, each after a failed one;
-- ErrorMessage: the status message, else the exception event's `type: message`;
+- ErrorMessage: the status message, else (or when it is a multi-line traceback) the exception event's
+  `type: message`;
 - HandoffFrom/HandoffTo: `gen_ai.handoff.*`, `transfer_to_<agent>` tools, `handoff to X` spans,
   `graph.node.parent_id`.
 
@@ -47,15 +48,22 @@ _KEYS = (
 _ATTRS = ", ".join(f"SpanAttributes[{{k{i}:String}}]" for i in range(len(_KEYS)))
 _KEY_PARAMS = {f"k{i}": key for i, key in enumerate(_KEYS)}
 
+# OpenInference's LangChain spans name no agent; LangGraph's run metadata says which node of the outer
+# graph (the agent, in a multi-agent graph) a span runs in. Read only where it can matter.
+_GRAPH_METADATA = (
+    f"if(AgentId = '' AND position(SpanAttributes['{c.OI_METADATA}'], '{c.LANGGRAPH_CHECKPOINT_NS}') > 0, "
+    f"SpanAttributes['{c.OI_METADATA}'], '')"
+)
 _SPANS_SQL = f"""
 SELECT TraceId, SpanId, ParentSpanId, SpanName, Operation, AgentId, AgentName, ToolName, RunId,
     InputTokens, OutputTokens, StatusCode, StatusMessage, toUnixTimestamp64Nano(Timestamp) AS start_ns,
     Timestamp, arrayFirstIndex(n -> n = '{c.EXCEPTION_EVENT}', `Events.Name`) AS exc,
-    `Events.Attributes` AS events, [{_ATTRS}] AS attrs, 0 AS open
+    `Events.Attributes` AS events, [{_ATTRS}] AS attrs, {_GRAPH_METADATA} AS graph_metadata, 0 AS open
 FROM spans WHERE TraceId IN {in_list("traces")}
 UNION ALL
 SELECT TraceId, SpanId, ParentSpanId, SpanName, Operation, AgentId, AgentName, ToolName, RunId,
-    InputTokens, OutputTokens, 'Unset', '', toUnixTimestamp64Nano(StartTime), StartTime, 0, [], [{_ATTRS}], 1
+    InputTokens, OutputTokens, 'Unset', '', toUnixTimestamp64Nano(StartTime), StartTime, 0, [], [{_ATTRS}],
+    {_GRAPH_METADATA}, 1
 FROM pending_spans FINAL WHERE TraceId IN {in_list("traces")}
 """
 
@@ -98,7 +106,19 @@ class _Span:
         if self.row["Operation"] == c.OP_AGENT and self.row["SpanName"].startswith(prefix):
             name = self.row["SpanName"].removeprefix(prefix).strip()
             return name, name
+        if name := langgraph_agent(self.row["graph_metadata"], self.row["Operation"] == c.OP_AGENT):
+            return name, name
         return "", ""
+
+
+def langgraph_agent(metadata: str, is_agent_span: bool) -> str:
+    """The agent of a LangGraph span, from the OpenInference `metadata` JSON (c.langgraph_agent)."""
+    if not metadata:
+        return ""
+    try:
+        return c.langgraph_agent(json.loads(metadata).get(c.LANGGRAPH_CHECKPOINT_NS, ""), is_agent_span)
+    except (ValueError, AttributeError):
+        return ""
 
 
 def content_fingerprint(text: str) -> str:
@@ -124,8 +144,11 @@ def _input_hash(span: _Span) -> str:
 
 
 def _error_message(span: _Span) -> str:
-    if span.row["StatusMessage"] or not span.row["exc"]:
-        return span.row["StatusMessage"]
+    # A status message with a traceback in it (OpenInference's LangChain spans) groups failures by line
+    # numbers; the exception event says the same in one line.
+    status = span.row["StatusMessage"]
+    if (status and "\n" not in status) or not span.row["exc"]:
+        return status
     event = span.row["events"][span.row["exc"] - 1]
     kind, message = event.get(c.EXCEPTION_TYPE, ""), event.get(c.EXCEPTION_MESSAGE, "")
     return f"{kind}: {message}" if kind and message else kind or message

@@ -82,7 +82,17 @@ OI_INPUT_TOKENS = "llm.token_count.prompt"
 OI_OUTPUT_TOKENS = "llm.token_count.completion"
 OI_INPUT_VALUE = "input.value"
 OI_SESSION_ID = "session.id"
-OI_METADATA = "metadata"
+OI_METADATA = "metadata"  # JSON; LangGraph runs put their graph position in it
+LANGGRAPH_CHECKPOINT_NS = "langgraph_checkpoint_ns"
+
+
+def langgraph_agent(namespace: str, is_agent_span: bool = False) -> str:
+    """The outer graph's node a LangGraph run is in (`planner:<id>|agent:<id>` -> planner): in a graph of
+    agents, the agent. A run of the outer graph itself names one only if it is an agent span."""
+    if not isinstance(namespace, str) or not namespace or ("|" not in namespace and not is_agent_span):
+        return ""
+    return namespace.split("|", 1)[0].split(":", 1)[0]
+
 # OpenInference names a hand-off span `handoff to <agent>` (OpenAI Agents SDK).
 OI_HANDOFF_SPAN_PREFIX = "handoff to "
 

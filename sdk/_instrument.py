@@ -16,6 +16,8 @@ from typing import Any
 
 from opentelemetry import trace
 
+from . import _conventions as c
+
 logger = logging.getLogger("swarmscope")
 
 # (framework module that must be installed, instrumentor module, instrumentor class)
@@ -47,6 +49,35 @@ def _openinference(framework: str, module: str, cls: str, provider: Any) -> bool
     return True
 
 
+def _watch_langchain_tools() -> None:
+    """OpenInference's LangChain tracer sets a span's attributes only when the run ends, so an open
+    tool call would look like any span and get no pending records. Have the pending processor watch
+    tool runs' spans from their start, with what the run says (tool, name, LangGraph agent) on their
+    pending records. Relies on the tracer's private run -> span map; if that moves, tool calls simply
+    go unwatched while open."""
+    from openinference.instrumentation.langchain._tracer import OpenInferenceTracer
+
+    from ._config import get_runtime
+
+    original = OpenInferenceTracer._start_trace
+    if getattr(original, "_swarmscope_watch", False):
+        return
+
+    def start_trace(self: Any, run: Any) -> None:
+        original(self, run)
+        runtime = get_runtime()
+        span = getattr(self, "_spans_by_run", {}).get(run.id)
+        if runtime is not None and span is not None and run.run_type == "tool":
+            known = {c.OI_SPAN_KIND: "TOOL", c.OI_TOOL_NAME: run.name}
+            namespace = (run.metadata or {}).get(c.LANGGRAPH_CHECKPOINT_NS, "")
+            if agent := c.langgraph_agent(namespace):
+                known[c.AGENT_NAME] = agent
+            runtime.pending.watch(span, known)
+
+    start_trace._swarmscope_watch = True  # type: ignore[attr-defined]
+    OpenInferenceTracer._start_trace = start_trace  # type: ignore[method-assign]
+
+
 def _pydantic_ai(provider: Any) -> bool:
     if not _installed("pydantic_ai"):
         return False
@@ -69,6 +100,8 @@ def instrument(tracer_provider: Any = None) -> list[str]:
         try:
             if _openinference(framework, module, cls, provider):
                 switched.append(module.rsplit(".", 1)[-1])
+                if framework == "langchain_core":
+                    _watch_langchain_tools()
         except Exception:
             logger.warning("swarmscope: could not instrument %s", framework, exc_info=True)
     try:

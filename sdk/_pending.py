@@ -90,6 +90,7 @@ class PendingSpanProcessor(SpanProcessor):
         # only, and the spans between it and a hanging tool call (turns, chains) have no pending record,
         # so the backend could not walk up to it. A pending record carries its inherited agent.
         self._agents: dict[int, str] = {}
+        self._late: dict[int, dict[str, str]] = {}  # see watch()
         self._fresh: collections.deque[tuple[float, int]] = collections.deque()
         self._beating: collections.deque[tuple[float, int]] = collections.deque()
         self._stop = threading.Event()
@@ -108,9 +109,22 @@ class PendingSpanProcessor(SpanProcessor):
             self._open[span_id] = span  # dict and deque operations are atomic: no lock on the hot path
             self._fresh.append((time.monotonic() + self.delay, span_id))
 
+    def watch(self, span: Span, attributes: dict[str, str]) -> None:
+        """Watch a span that turned out to be an agent or tool span only after it started (a framework
+        that records its attributes only at the end, see swarmscope._instrument); its pending records
+        carry `attributes` (what it is, its name, its agent) where the span has none of its own."""
+        span_id = span.context.span_id
+        self._late[span_id] = attributes
+        if agent := own_agent(attributes):
+            self._agents[span_id] = agent
+        if span_id not in self._open and span.end_time is None:
+            self._open[span_id] = span
+            self._fresh.append((time.monotonic() + self.delay, span_id))
+
     def on_end(self, span: ReadableSpan) -> None:
         self._open.pop(span.context.span_id, None)
         self._agents.pop(span.context.span_id, None)
+        self._late.pop(span.context.span_id, None)
 
     def shutdown(self, timeout_millis: int = 30000) -> None:
         self._stop.set()
@@ -153,6 +167,8 @@ class PendingSpanProcessor(SpanProcessor):
         attributes[c.SPAN_TYPE] = "pending"
         attributes[c.PENDING_PARENT_ID] = format(parent.span_id, "016x") if parent else _ROOT_PARENT
         attributes[c.HEARTBEAT_INTERVAL_MS] = self._interval_ms
+        for key, value in self._late.get(real.span_id, {}).items():
+            attributes.setdefault(key, value)
         if not own_agent(attributes) and (agent := self._agents.get(real.span_id)):
             attributes[c.AGENT_NAME] = agent
         context = trace.SpanContext(
