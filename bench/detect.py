@@ -286,10 +286,10 @@ def main() -> None:
     from swarmscope.detectors.config import DetectorConfig
     from swarmscope.detectors.runner import DetectionLoop, run_sweep
     from swarmscope.detectors.sweep import Sweep
-    from swarmscope.detectors.util import now_ms
     from swarmscope.detectors.views import wait_graph
     from swarmscope.detectors.waitgraph import build_graph
     from swarmscope.schema.store import Store, embedded_url
+    from swarmscope.schema.times import now_ms
 
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="swarmscope-detect-bench-"))
     store = Store(embedded_url(workdir), database="bench")

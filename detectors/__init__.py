@@ -11,7 +11,8 @@ One module per kind or family:
 - drift.py          drift
 
 runner.py sweeps them (once, or continuously in DetectionLoop), persist.py keeps findings
-deduplicated in the `findings` table, views.py serves the API. See docs/detectors.md.
+deduplicated in the `findings` table, views.py is their read side for the API (findings, waits,
+agents). See docs/detectors.md.
 """
 
 from .config import DetectorConfig, load_config

@@ -12,25 +12,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from urllib.parse import urlparse
+from pathlib import Path
 
-from .config import ConfigError, load_config
+from swarmscope.schema.location import add_store_arguments, store_url
+from swarmscope.schema.times import iso_ms, now_ms, parse_time
+
+from .config import ConfigError, add_config_argument, load_config
 from .model import KINDS, SEVERITIES
-from .util import iso_ms, now_ms, parse_since
 
 
 def _store(args: argparse.Namespace):
-    from pathlib import Path
+    from swarmscope.schema.store import Store
 
-    from swarmscope.schema.store import DEFAULT_DATABASE, Store, embedded_url
-
-    if args.store:
-        parsed = urlparse(args.store)
-        database = parsed.path.strip("/") or DEFAULT_DATABASE
-        return Store(parsed._replace(path="").geturl(), database=database)
-    if not Path(args.data).exists():
+    if not args.store and not Path(args.data).exists():
         raise SystemExit(f"swarmscope detect: no store at {args.data} (use --data DIR or --store URL)")
-    return Store(embedded_url(args.data), database=DEFAULT_DATABASE)
+    url, database = store_url(args)
+    return Store(url, database=database)
 
 
 def main(argv: list[str]) -> int:
@@ -42,10 +39,8 @@ def main(argv: list[str]) -> int:
         "(default: the config's sweep.lookback_s, 1h); open spans are always all looked at",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--data", default="./swarmscope-data", help="embedded store directory")
-    where.add_argument("--store", help="ClickHouse URL, e.g. http://user:pass@host:8123/swarmscope")
-    parser.add_argument("--config", help="detector thresholds (TOML or JSON)")
+    add_store_arguments(parser)
+    add_config_argument(parser)
     parser.add_argument("--kind", action="append", choices=KINDS, help="only this kind (repeatable)")
     parser.add_argument("--no-store", action="store_true", help="do not record the findings")
     parser.add_argument(
@@ -56,7 +51,7 @@ def main(argv: list[str]) -> int:
     try:
         config = load_config(args.config)
         now = now_ms()
-        since = parse_since(args.since, now) if args.since else None
+        since = parse_time(args.since, now) if args.since else None
     except (ConfigError, ValueError) as exc:
         print(f"swarmscope detect: {exc}", file=sys.stderr)
         return 2

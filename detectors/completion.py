@@ -1,7 +1,7 @@
 """phantom_completion and partial_failure: claims of success that the trace contradicts.
 
-A *claim* is a finished span with `task.status = completed`, or an agent span with status Ok, that
-is not itself an error.
+A *claim* (`outcomes.CLAIM`) is a finished span with `task.status = completed`, or an agent span
+with status Ok, that is not itself an error.
 
 - phantom_completion: the claim's own evidence says otherwise (a non-zero `evidence.exit_code`,
   `evidence.validation.passed = false`, a declared `evidence.test_command` that never ran, a
@@ -15,66 +15,61 @@ is not itself an error.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import NamedTuple
 
-from swarmscope.schema.params import in_list, list_param
+from swarmscope import _conventions as c
+from swarmscope.schema.params import array_of, fill, in_list, list_param
+from swarmscope.schema.sql import first_of
 
 from .model import Finding, common
+from .outcomes import CLAIM, FAILED
 from .sweep import REPEATED_INPUT, Sweep
 
-CLAIM = (
-    "(StatusCode != 'Error' AND "
-    "(TaskStatus = 'completed' OR (Operation = 'invoke_agent' AND StatusCode = 'Ok')))"
-)
-
-PHANTOM_SQL = f"""
+PHANTOM_SQL = fill("""
 SELECT TraceId, SpanId, any(SpanName) AS name, any(AgentId) AS agent, any(RunId) AS run_id,
     any(TaskId) AS task_id, any(StatusCode) AS status, any(TaskStatus) AS task_status,
     any(ExitCode) AS exit_code, any(ValidationPassed) AS validation, any(TestCommand) AS test_command,
     any(Confidence) AS confidence
 FROM spans
-WHERE {{scope}} AND {CLAIM}
+WHERE {scope} AND {claim}
   AND ((ExitCode IS NOT NULL AND ExitCode != 0) OR ValidationPassed = false
        OR (TestCommand != '' AND ExitCode IS NULL AND ValidationPassed IS NULL)
-       OR Confidence < {{max_min_confidence:Float64}})
+       OR Confidence < {max_min_confidence:Float64})
 GROUP BY TraceId, SpanId
-"""
+""", claim=CLAIM)
 
 # Where a test command shows up as having run: a span recording it as its own evidence (with a
 # result), or a process/tool span carrying it as its command line or arguments.
-COMMAND_RAN_SQL = f"""
+COMMAND_RAN_SQL = fill("""
 SELECT TraceId, cmd, groupUniqArray(SpanId) AS span_ids
 FROM spans
-ARRAY JOIN [TestCommand, SpanAttributes['process.command_line'],
-            SpanAttributes['process.command'], SpanAttributes['gen_ai.tool.call.arguments']] AS cmd
-WHERE Timestamp >= fromUnixTimestamp64Milli({{since_ms:Int64}}) AND TraceId IN {in_list('traces')}
-  AND cmd != '' AND (cmd IN {{cmds:Array(String)}} OR multiSearchAny(cmd, {{cmds:Array(String)}}))
+ARRAY JOIN [TestCommand, {command_line}, {command}, {tool_arguments}] AS cmd
+WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND TraceId IN {traces}
+  AND cmd != '' AND (cmd IN {cmds} OR multiSearchAny(cmd, {cmd_array}))
 GROUP BY TraceId, cmd
-"""
+""", traces=in_list("traces"), cmds=in_list("cmds"), cmd_array=array_of("cmds"),
+    command_line=first_of("SpanAttributes", c.PROCESS_COMMAND_LINE),
+    command=first_of("SpanAttributes", c.PROCESS_COMMAND),
+    tool_arguments=first_of("SpanAttributes", c.TOOL_ARGUMENTS))
 
 # Agents of one run (else one trace) that completed one task on one input with different outputs.
 # Only inputs given more than once (Sweep.repeated_inputs) can have been given to two agents.
-DISAGREE_SQL = f"""
+DISAGREE_SQL = fill("""
 SELECT if(RunId != '', RunId, TraceId) AS run, TaskId, InputHash,
     groupArray((AgentId, OutputHash, TraceId, SpanId, RunId)) AS runs
 FROM spans
-WHERE {{run_scope}} AND {CLAIM}
-  AND TaskId != '' AND InputHash != '' AND OutputHash != '' AND AgentId != '' AND {REPEATED_INPUT}
+WHERE {run_scope} AND {claim}
+  AND TaskId != '' AND InputHash != '' AND OutputHash != '' AND AgentId != '' AND {repeated_input}
 GROUP BY run, TaskId, InputHash
 HAVING uniqExact(AgentId) > 1 AND uniqExact(OutputHash) > 1
-"""
+""", claim=CLAIM, repeated_input=REPEATED_INPUT)
 
 
 def detect_phantom_completions(sweep: Sweep) -> list[Finding]:
     cfg = sweep.config
     scope, params = sweep.scope()
-    bounds = [
-        cfg.get("phantom_completion", "min_confidence"),
-        *cfg.overrides("phantom_completion", "min_confidence", "agents").values(),
-        *cfg.overrides("phantom_completion", "min_confidence", "tools").values(),
-    ]
-    rows = sweep.store.rows(
-        PHANTOM_SQL.replace("{scope}", scope), {**params, "max_min_confidence": max(bounds)}
-    )
+    highest = cfg.most("phantom_completion", "min_confidence")
+    rows = sweep.store.rows(fill(PHANTOM_SQL, scope=scope), {**params, "max_min_confidence": highest})
     # Which declared test commands never ran?
     unverified = [r for r in rows if r["test_command"] and r["exit_code"] is None and r["validation"] is None]
     ran: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -84,7 +79,7 @@ def detect_phantom_completions(sweep: Sweep) -> list[Finding]:
             {
                 "since_ms": sweep.since_ms,
                 "traces": list_param(sorted({r["TraceId"] for r in unverified})),
-                "cmds": sorted({r["test_command"] for r in unverified}),
+                "cmds": list_param(sorted({r["test_command"] for r in unverified})),
             },
         ):
             for claim in unverified:
@@ -155,48 +150,53 @@ def _reason_text(reason: dict) -> str:
     return f"its confidence {reason['value']:.2f} is under {reason['threshold']:.2f}"
 
 
+class Agreement(NamedTuple):
+    """One completion of DISAGREE_SQL's `runs` (its tuple order)."""
+
+    agent_id: str
+    output_hash: str
+    trace_id: str
+    span_id: str
+    run_id: str
+
+
 def _disagreements(sweep: Sweep) -> list[Finding]:
     repeated = sweep.repeated_inputs()
     if not repeated:
         return []
     scope, params = sweep.run_scope()
-    rows = sweep.store.rows(DISAGREE_SQL.replace("{run_scope}", scope), {**params, "repeated": repeated})
+    rows = sweep.store.rows(fill(DISAGREE_SQL, run_scope=scope), {**params, "repeated": repeated})
     findings = []
     for r in rows:
-        runs = sorted(set(r["runs"]))
+        runs = sorted({Agreement._make(x) for x in r["runs"]})
         by_output: dict[str, list[str]] = defaultdict(list)
-        for agent, output, *_ in runs:
-            if agent not in by_output[output]:
-                by_output[output].append(agent)
+        for x in runs:
+            if x.agent_id not in by_output[x.output_hash]:
+                by_output[x.output_hash].append(x.agent_id)
         findings.append(
             Finding(
                 kind="phantom_completion",
                 key=f"disagree/{r['run']}/{r['TaskId']}/{r['InputHash']}",
                 severity="warning",
-                summary=f"{len({x[0] for x in runs})} agents completed task {r['TaskId']} on the same input "
-                f"with {len(by_output)} different outputs",
+                summary=f"{len({x.agent_id for x in runs})} agents completed task {r['TaskId']} on the same "
+                f"input with {len(by_output)} different outputs",
                 evidence={
                     "check": "disagreement",
                     "task_id": r["TaskId"],
                     "input_hash": r["InputHash"],
-                    "outputs": {output: agents for output, agents in by_output.items()},
-                    "spans": [
-                        {"agent_id": a, "output_hash": o, "trace_id": t, "span_id": s, "run_id": ru}
-                        for a, o, t, s, ru in runs[:50]
-                    ],
+                    "outputs": dict(by_output),
+                    "spans": [x._asdict() for x in runs[:50]],
                 },
-                trace_id=common(x[2] for x in runs),
-                run_id=common(x[4] for x in runs),
-                span_ids=[x[3] for x in runs],
-                agent_ids=[x[0] for x in runs],
+                trace_id=common(x.trace_id for x in runs),
+                run_id=common(x.run_id for x in runs),
+                span_ids=[x.span_id for x in runs],
+                agent_ids=[x.agent_id for x in runs],
             )
         )
     return findings
 
 
 # ---- partial_failure ------------------------------------------------------------------------
-
-FAILED = "(StatusCode = 'Error' OR TimedOut = 1 OR TaskStatus IN ('failed', 'abandoned', 'timeout'))"
 
 # Per trace in scope that has a claim: the span tree as arrays of numbers (span ids hashed), kept only
 # for the few traces that can hold a partial failure: a span failed and was not recovered by a later
@@ -207,8 +207,8 @@ FAILED = "(StatusCode = 'Error' OR TimedOut = 1 OR TaskStatus IN ('failed', 'aba
 # packed in one array; the retry key hashed only where a retry can match (failed spans and spans with an
 # attempt number); cityHash64, not sipHash64 (~3x cheaper on hex ids, more on LowCardinality columns).
 # The walk up was an arrayFold in SQL: ~0.15 s for the ~5% of traces that pass; in Python ~0.03 s.
-PARTIAL_SQL = f"""
-WITH {{slack_ns:Int64}} AS slack
+PARTIAL_SQL = fill("""
+WITH {slack_ns:Int64} AS slack
 SELECT TraceId, hids, hparents, ends, claims, unrecovered
 FROM (
     SELECT TraceId, hids, hparents, ends, arrayMap(f -> toUInt8(bitAnd(f, 1)), flags) AS claims,
@@ -237,22 +237,22 @@ FROM (
         SELECT TraceId,
             groupArray(cityHash64(SpanId)) AS hids,
             groupArray(if(ParentSpanId = '', 0, cityHash64(ParentSpanId))) AS hparents,
-            groupArray(if({FAILED} OR Attempt > 0, cityHash64(ParentSpanId, ToolName, ToolCallId), 0))
+            groupArray(if({failed} OR Attempt > 0, cityHash64(ParentSpanId, ToolName, ToolCallId), 0))
                 AS rkeys,
             groupArray(toUnixTimestamp64Nano(Timestamp) + toInt64(Duration)) AS ends,
             -- bits: attempt << 2 | failed << 1 | claim
-            groupArray(toUInt64(Attempt) * 4 + {FAILED} * 2 + {CLAIM}) AS flags
+            groupArray(toUInt64(Attempt) * 4 + {failed} * 2 + {claim}) AS flags
         FROM spans
-        WHERE {{scope}}
+        WHERE {scope}
         GROUP BY TraceId
-        HAVING max({CLAIM}) = 1 AND count() > 1
+        HAVING max({claim}) = 1 AND count() > 1
     )
 )
 WHERE notEmpty(unrecovered) OR look_closely
 -- Keep the filter after the arrays it needs and before the output: merged, the planner computed the
 -- output arrays for every trace, not only the ~5% that pass.
 SETTINGS query_plan_merge_expressions = 0, query_plan_filter_push_down = 0
-"""
+""", failed=FAILED, claim=CLAIM)
 
 MAX_DEPTH = 32  # levels walked up from a failed or late span
 
@@ -268,40 +268,38 @@ def _partial_pairs(row: dict, slack_ns: int) -> list[tuple[int, bool, int]]:
     unrecovered = {i - 1 for i in row["unrecovered"]}  # SQL indexes from 1
     late = [i for i, p in enumerate(up) if p >= 0 and ends[i] > ends[p] + slack_ns]
     pairs = []
-    for c in dict.fromkeys([*(i - 1 for i in row["unrecovered"]), *late]):
-        failed = c in unrecovered
-        a = up[c]
+    for bad in dict.fromkeys([*(i - 1 for i in row["unrecovered"]), *late]):
+        failed = bad in unrecovered
+        a = up[bad]
         for _ in range(MAX_DEPTH):
             if a < 0:
                 break
-            if claims[a] and (failed or ends[c] > ends[a] + slack_ns):
-                pairs.append((hids[c], failed, hids[a]))
+            if claims[a] and (failed or ends[bad] > ends[a] + slack_ns):
+                pairs.append((hids[bad], failed, hids[a]))
             a = up[a]
     return pairs
 
 
 # Ids, names and agents of the spans PARTIAL_SQL found (by hash), and each trace's run (its one RunId,
 # if it has one).
-PARTIAL_DETAILS_SQL = f"""
+PARTIAL_DETAILS_SQL = fill("""
 SELECT TraceId, groupUniqArrayIf(RunId, RunId != '') AS run_set,
     groupArrayIf((cityHash64(SpanId), SpanId, SpanName, AgentId),
-                 cityHash64(SpanId) IN {in_list('hashes', 'UInt64')}) AS named
+                 cityHash64(SpanId) IN {hashes}) AS named
 FROM spans
-WHERE {{scope}} AND TraceId IN {in_list('traces')}
+WHERE {scope} AND TraceId IN {traces}
 GROUP BY TraceId
-"""
+""", hashes=in_list("hashes", "UInt64"), traces=in_list("traces"))
 
 # Finished spans of the traces where an open span's parent is not open (it may have ended).
-TREE_SQL = f"""
+TREE_SQL = fill("""
 SELECT TraceId, SpanId, any(ParentSpanId) AS parent, any(SpanName) AS name, any(AgentId) AS agent,
     any(RunId) AS run_id,
-    max(StatusCode != 'Error'
-        AND (TaskStatus = 'completed' OR (Operation = 'invoke_agent' AND StatusCode = 'Ok')))
-        AS claim
+    max({claim}) AS claim
 FROM spans
-WHERE TraceId IN {in_list('traces')} AND Timestamp >= fromUnixTimestamp64Milli({{since_ms:Int64}})
+WHERE TraceId IN {traces} AND Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64})
 GROUP BY TraceId, SpanId
-"""
+""", traces=in_list("traces"), claim=CLAIM)
 
 
 def detect_partial_failures(sweep: Sweep) -> list[Finding]:
@@ -310,7 +308,7 @@ def detect_partial_failures(sweep: Sweep) -> list[Finding]:
     # claim span -> {trace, failed descendants}
     per_trace: dict[str, dict] = {}
     found = []
-    for r in sweep.store.rows(PARTIAL_SQL.replace("{scope}", scope), {**params, "slack_ns": slack_ns}):
+    for r in sweep.store.rows(fill(PARTIAL_SQL, scope=scope), {**params, "slack_ns": slack_ns}):
         pairs = _partial_pairs(r, slack_ns)
         if pairs:
             found.append({"TraceId": r["TraceId"], "found": pairs})
@@ -320,7 +318,7 @@ def detect_partial_failures(sweep: Sweep) -> list[Finding]:
         details = {
             r["TraceId"]: r
             for r in sweep.store.rows(
-                PARTIAL_DETAILS_SQL.replace("{scope}", scope),
+                fill(PARTIAL_DETAILS_SQL, scope=scope),
                 {
                     **params,
                     "traces": list_param(r["TraceId"] for r in found),

@@ -18,6 +18,7 @@ parameter and what it means.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import sys
@@ -146,6 +147,22 @@ class DetectorConfig:
             who: values[section][name] for who, values in table.items() if name in values.get(section, {})
         }
 
+    def least(self, section: str, name: str) -> Any:
+        """The smallest value of `section.name` that any tool or agent gets: a query prefilters with it,
+        then each candidate is held to its own value (`get`)."""
+        return min(self._all_values(section, name))
+
+    def most(self, section: str, name: str) -> Any:
+        """The largest value of `section.name` that any tool or agent gets (see `least`)."""
+        return max(self._all_values(section, name))
+
+    def _all_values(self, section: str, name: str) -> list[Any]:
+        return [
+            self.sections[section][name],
+            *self.overrides(section, name, "tools").values(),
+            *self.overrides(section, name, "agents").values(),
+        ]
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DetectorConfig:
         config = cls()
@@ -188,6 +205,11 @@ def _check_section(section: str, params: Any, where: str) -> dict[str, Any]:
             value = float(value)
         checked[name] = value
     return checked
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    """`--config PATH`: the one flag naming this file, for every command that reads it."""
+    parser.add_argument("--config", help="detector thresholds (TOML or JSON; see docs/detectors.md)")
 
 
 def load_config(path: str | None) -> DetectorConfig:

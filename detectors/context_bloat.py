@@ -11,6 +11,10 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+from swarmscope.schema.params import fill
+
 from .model import Finding
 from .sweep import Sweep
 
@@ -53,6 +57,26 @@ WHERE arrayExists(piece -> length(piece) >= {min_chain:UInt64} AND piece[-1] >= 
 """
 
 
+class OverBudget(NamedTuple):
+    """A span of BUDGET_SQL's `over` list."""
+
+    span_id: str
+    name: str
+    tokens: int
+    budget: int
+
+
+class Link(NamedTuple):
+    """An agent span of GROWTH_SQL's `chain` (field order = its tuple order = start order)."""
+
+    start_ns: int
+    span_id: str
+    agent_id: str
+    tokens: int
+    end_ns: int
+    parent_span_id: str
+
+
 def longest_growth(tokens: list[int], linked: list[bool] | None = None) -> tuple[int, int]:
     """(start, end) indexes of the non-decreasing run with the largest growth ratio; `linked[i]` False
     breaks the run between i - 1 and i (no hand-off there)."""
@@ -67,80 +91,81 @@ def longest_growth(tokens: list[int], linked: list[bool] | None = None) -> tuple
     return best
 
 
-def handed_off(previous: tuple, current: tuple) -> bool:
-    """Could `current` (a chain entry: start, span, agent, tokens, end, parent) have been given what
-    `previous` had? Only if it started after `previous` ended, or `previous` started it (its child)."""
-    return current[0] >= previous[4] or current[5] == previous[1]
+def handed_off(previous: Link, current: Link) -> bool:
+    """Could `current` have been given what `previous` had? Only if it started after `previous`
+    ended, or `previous` started it (its child)."""
+    return current.start_ns >= previous.end_ns or current.parent_span_id == previous.span_id
 
 
 def detect_context_bloat(sweep: Sweep) -> list[Finding]:
-    cfg = sweep.config
+    return detect_over_budget(sweep) + detect_growth(sweep)
+
+
+def detect_over_budget(sweep: Sweep) -> list[Finding]:
+    """One finding per agent per trace whose spans were given more input tokens than their budget."""
     scope, params = sweep.scope()
     findings = []
-    for r in sweep.store.rows(BUDGET_SQL.replace("{scope}", scope), params):
-        over = r["over"]
-        worst = max(over, key=lambda x: x[2] / x[3])
-        who = r["AgentId"] or worst[1]
+    for r in sweep.store.rows(fill(BUDGET_SQL, scope=scope), params):
+        over = [OverBudget._make(x) for x in r["over"]]
+        worst = max(over, key=lambda x: x.tokens / x.budget)
+        who = r["AgentId"] or worst.name
         findings.append(
             Finding(
                 kind="context_bloat",
                 key=f"budget/{r['TraceId']}/{r['AgentId']}",
                 severity="warning",
-                summary=f"{who} was given {worst[2]} input tokens against a budget of {worst[3]} "
+                summary=f"{who} was given {worst.tokens} input tokens against a budget of {worst.budget} "
                 f"({len(over)} span(s) over budget)",
                 evidence={
                     "check": "budget",
                     "spans": [
-                        {"span_id": s, "name": n, "input_tokens": t, "budget_tokens": b}
-                        for s, n, t, b in over[:50]
+                        {"span_id": x.span_id, "name": x.name, "input_tokens": x.tokens,
+                         "budget_tokens": x.budget}
+                        for x in over[:50]
                     ],
                 },
                 trace_id=r["TraceId"],
                 run_id=r["run_id"],
-                span_ids=[x[0] for x in over],
+                span_ids=[x.span_id for x in over],
                 agent_ids=[r["AgentId"]],
             )
         )
+    return findings
 
-    min_chain = min(
-        [
-            cfg.get("context_bloat", "min_chain"),
-            *cfg.overrides("context_bloat", "min_chain", "agents").values(),
-        ]
-    )
-    min_tokens = min(
-        [
-            cfg.get("context_bloat", "min_tokens"),
-            *cfg.overrides("context_bloat", "min_tokens", "agents").values(),
-        ]
-    )
-    factor = min(
-        [
-            cfg.get("context_bloat", "growth_factor"),
-            *cfg.overrides("context_bloat", "growth_factor", "agents").values(),
-        ]
-    )
+
+def detect_growth(sweep: Sweep) -> list[Finding]:
+    """One finding per trace whose input tokens grew along a chain of hand-offs."""
+    cfg = sweep.config
+    scope, params = sweep.scope()
+    min_chain = cfg.least("context_bloat", "min_chain")
+    min_tokens = cfg.least("context_bloat", "min_tokens")
+    factor = cfg.least("context_bloat", "growth_factor")
     rows = sweep.store.rows(
-        GROWTH_SQL.replace("{scope}", scope),
+        fill(GROWTH_SQL, scope=scope),
         {**params, "min_chain": int(min_chain), "min_tokens": int(min_tokens), "factor": factor},
     )
+    findings = []
     for r in rows:
-        unique: dict[str, tuple] = {}  # span id -> its entry (a repeated row counts once)
-        for entry in r["chain"]:
-            if entry[1] not in unique or entry[3] > unique[entry[1]][3]:
-                unique[entry[1]] = entry
+        unique: dict[str, Link] = {}  # span id -> its link (a repeated row counts once)
+        for link in map(Link._make, r["chain"]):
+            if link.span_id not in unique or link.tokens > unique[link.span_id].tokens:
+                unique[link.span_id] = link
         chain = sorted(unique.values())
         if len(chain) < min_chain:
             continue
         linked = [True] + [handed_off(a, b) for a, b in zip(chain, chain[1:], strict=False)]
-        start, end = longest_growth([c[3] for c in chain], linked)
-        last_agent = chain[end][2] or None
+        start, end = longest_growth([c.tokens for c in chain], linked)
+        last_agent = chain[end].agent_id or None
+        thresholds = {
+            name: cfg.get("context_bloat", name, agent=last_agent)
+            for name in ("growth_factor", "min_chain", "min_tokens")
+        }
         length = end - start + 1
-        ratio = chain[end][3] / max(1, chain[start][3])
+        ratio = chain[end].tokens / max(1, chain[start].tokens)
         if (
-            length < cfg.get("context_bloat", "min_chain", agent=last_agent)
-            or ratio < cfg.get("context_bloat", "growth_factor", agent=last_agent)
-            or chain[end][3] < cfg.get("context_bloat", "min_tokens", agent=last_agent)
+            length < thresholds["min_chain"]
+            or ratio < thresholds["growth_factor"]
+            or chain[end].tokens < thresholds["min_tokens"]
         ):
             continue
         links = chain[start : end + 1]
@@ -150,21 +175,20 @@ def detect_context_bloat(sweep: Sweep) -> list[Finding]:
                 key=f"growth/{r['TraceId']}",
                 severity="warning",
                 summary=f"input tokens grew {ratio:.1f}x along {length} agents "
-                f"({' -> '.join(f'{c[2]} {c[3]}' for c in links[:6])})",
+                f"({' -> '.join(f'{c.agent_id} {c.tokens}' for c in links[:6])})",
                 evidence={
                     "check": "growth",
                     "ratio": round(ratio, 2),
-                    "chain": [{"span_id": c[1], "agent_id": c[2], "input_tokens": c[3]} for c in links],
-                    "thresholds": {
-                        "growth_factor": cfg.get("context_bloat", "growth_factor", agent=last_agent),
-                        "min_chain": cfg.get("context_bloat", "min_chain", agent=last_agent),
-                        "min_tokens": cfg.get("context_bloat", "min_tokens", agent=last_agent),
-                    },
+                    "chain": [
+                        {"span_id": c.span_id, "agent_id": c.agent_id, "input_tokens": c.tokens}
+                        for c in links
+                    ],
+                    "thresholds": thresholds,
                 },
                 trace_id=r["TraceId"],
                 run_id=r["run_id"],
-                span_ids=[c[1] for c in links],
-                agent_ids=[c[2] for c in links],
+                span_ids=[c.span_id for c in links],
+                agent_ids=[c.agent_id for c in links],
             )
         )
     return findings

@@ -10,9 +10,12 @@ loop. Failed calls are retries (retry_storm's business), not a loop.
 
 from __future__ import annotations
 
-from swarmscope import _conventions as c
+from typing import NamedTuple
 
-from .model import Finding
+from swarmscope import _conventions as c
+from swarmscope.schema.params import fill
+
+from .model import Finding, common
 from .sweep import REPEATED_INPUT, Sweep
 
 # Agent invocations with their run (RunId, else the trace), finished and still running.
@@ -26,17 +29,26 @@ INVOCATIONS = """
     WHERE {pending_run_scope} AND Operation = 'invoke_agent' AND InputHash != '' AND AgentId != ''
 """
 # Only inputs given more than once (Sweep.repeated_inputs) can repeat for one agent in one run.
-LOOP_SQL = f"""
+LOOP_SQL = fill("""
 SELECT if(RunId != '', RunId, TraceId) AS run, AgentId, InputHash,
     groupUniqArray((TraceId, SpanId, t_ms)) AS spans
-FROM ({INVOCATIONS})
-WHERE {{repeated_input}}
+FROM ({invocations})
+WHERE {repeated_input}
 GROUP BY run, AgentId, InputHash
-HAVING length(spans) >= {{min_repeats:UInt64}}
-"""
+HAVING length(spans) >= {min_repeats:UInt64}
+""", invocations=INVOCATIONS)
 
 
-# Tool calls whose fingerprint was derived from content (no swarmscope.input.hash of their own).
+class Invocation(NamedTuple):
+    """One agent span of LOOP_SQL's `spans` (its tuple order)."""
+
+    trace_id: str
+    span_id: str
+    time_ms: int
+
+
+# Tool calls whose fingerprint was derived from content (no swarmscope.input.hash of their own), with
+# the tool in the fingerprint so two tools given the same arguments differ.
 TOOL_LOOP_SQL = """
 SELECT if(RunId != '', RunId, TraceId) AS run, AgentId, concat(ToolName, ':', InputHash) AS InputHash,
     groupUniqArray((TraceId, SpanId, toUnixTimestamp64Milli(Timestamp))) AS spans
@@ -53,18 +65,17 @@ def detect_loops(sweep: Sweep) -> list[Finding]:
 
 
 def _tool_loops(sweep: Sweep) -> list[Finding]:
-    cfg = sweep.config
     scope, params = sweep.run_scope()
-    least = min([cfg.get("loop", "max_repeats"), *cfg.overrides("loop", "max_repeats", "agents").values()])
-    rows = sweep.store.rows(TOOL_LOOP_SQL.replace("{run_scope}", scope),
-                            {**params, "min_repeats": int(least), "input_hash_key": c.INPUT_HASH})
+    least = int(sweep.config.least("loop", "max_repeats"))
+    rows = sweep.store.rows(fill(TOOL_LOOP_SQL, run_scope=scope),
+                            {**params, "min_repeats": least, "input_hash_key": c.INPUT_HASH})
     return _findings(sweep, rows, "called the same tool with the same arguments")
 
 
 def _agent_loops(sweep: Sweep) -> list[Finding]:
     cfg = sweep.config
     scope, pending_scope, params = sweep.agent_runs_scope()
-    least = min([cfg.get("loop", "max_repeats"), *cfg.overrides("loop", "max_repeats", "agents").values()])
+    least = cfg.least("loop", "max_repeats")
     repeated = "1"  # every input, if one invocation is already a loop
     if least > 1:
         params = {**params, "repeated": sweep.repeated_inputs()}
@@ -72,9 +83,7 @@ def _agent_loops(sweep: Sweep) -> list[Finding]:
             return []
         repeated = REPEATED_INPUT
     rows = sweep.store.rows(
-        LOOP_SQL.replace("{run_scope}", scope)
-        .replace("{pending_run_scope}", pending_scope)
-        .replace("{repeated_input}", repeated),
+        fill(LOOP_SQL, run_scope=scope, pending_run_scope=pending_scope, repeated_input=repeated),
         {**params, "min_repeats": int(least)},
     )
     return _findings(sweep, rows, "received the same input")
@@ -86,10 +95,10 @@ def _findings(sweep: Sweep, rows: list[dict], what: str) -> list[Finding]:
     for r in rows:
         agent = r["AgentId"]
         limit = cfg.get("loop", "max_repeats", agent=agent)
-        spans = sorted(r["spans"], key=lambda x: x[2])
+        spans = sorted(map(Invocation._make, r["spans"]), key=lambda x: x.time_ms)
         if len(spans) < limit:
             continue
-        is_run = not (len(r["run"]) == 32 and r["run"] == spans[0][0])
+        is_run = not (len(r["run"]) == 32 and r["run"] == spans[0].trace_id)
         findings.append(
             Finding(
                 kind="loop",
@@ -103,11 +112,11 @@ def _findings(sweep: Sweep, rows: list[dict], what: str) -> list[Finding]:
                     "repeats": len(spans),
                     "threshold": limit,
                     "run_id": r["run"] if is_run else None,
-                    "spans": [{"trace_id": t, "span_id": s, "time_ms": ms} for t, s, ms in spans[:50]],
+                    "spans": [x._asdict() for x in spans[:50]],
                 },
-                trace_id=spans[0][0] if len({s[0] for s in spans}) == 1 else "",
+                trace_id=common(x.trace_id for x in spans),
                 run_id=r["run"] if is_run else "",
-                span_ids=[s[1] for s in spans],
+                span_ids=[x.span_id for x in spans],
                 agent_ids=[agent],
             )
         )

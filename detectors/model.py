@@ -6,6 +6,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from swarmscope.schema.times import iso_ms
+
 KINDS = (
     "stalled_wait",
     "deadlock",
@@ -62,8 +64,6 @@ class Finding:
         return finding_id(self.kind, self.key)
 
     def to_dict(self) -> dict[str, Any]:
-        from .util import iso_ms
-
         return {
             "id": self.id,
             "kind": self.kind,

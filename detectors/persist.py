@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any
 
-from swarmscope.schema.params import in_list, list_param
+from swarmscope.schema.params import fill, in_list, list_param
 
 from .model import Finding
 
@@ -73,18 +73,19 @@ def row_to_finding(row: dict[str, Any]) -> Finding:
 
 
 # What a sweep needs to know about stored findings to merge its own (no evidence, no summary).
-SELECT_STATE = f"""
+SELECT_STATE = fill("""
 SELECT Id, Kind, Status, Severity, SpanIds, AgentIds,
     toUnixTimestamp64Milli(FirstSeen) AS first_ms, toUnixTimestamp64Milli(LastSeen) AS last_ms
 FROM findings FINAL
-WHERE Id IN {in_list('ids')}
-   OR (Status = 'open' AND Kind IN {{kinds:Array(String)}})
-"""
+WHERE Id IN {ids}
+   OR (Status = 'open' AND Kind IN {kinds})
+""", ids=in_list("ids"), kinds=in_list("kinds"))
+LOAD_SQL = SELECT_FINDINGS + " WHERE Id IN " + in_list("ids")
 
 
 def load(store, ids: list[str]) -> dict[str, Finding]:
     """Whole findings by id."""
-    rows = store.rows(SELECT_FINDINGS + " WHERE Id IN " + in_list("ids"), {"ids": list_param(ids)})
+    rows = store.rows(LOAD_SQL, {"ids": list_param(ids)})
     return {r["Id"]: row_to_finding(r) for r in rows}
 
 
@@ -129,9 +130,8 @@ def save(
     """Merge this sweep's findings into the table. Returns (detected with their stored state, resolved)."""
     # Several detectors may report one condition in one sweep; the last one wins.
     unique = {f.id: f for f in detected}
-    previous = {
-        r["Id"]: r for r in store.rows(SELECT_STATE, {"ids": list_param(unique), "kinds": resolvable_kinds})
-    }
+    state = {"ids": list_param(unique), "kinds": list_param(resolvable_kinds)}
+    previous = {r["Id"]: r for r in store.rows(SELECT_STATE, state)}
     writes: list[Finding] = []
     for f in unique.values():
         before = previous.get(f.id)

@@ -10,14 +10,15 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from typing import NamedTuple
 
-from swarmscope.schema.params import in_list, list_param
+from swarmscope.schema.params import fill, in_list, list_param
 
 from .model import Finding, common
+from .outcomes import COMPLETED
 from .sweep import Sweep
 
-STORM_SQL = """
+STORM_SQL = fill("""
 SELECT ToolName, max(n) AS peak, argMax(agent_list, n) AS peak_agents, argMax(t_ms, n) AS peak_start_ms,
     argMax(traces, n) AS peak_traces, min(t_ms) AS first_ms, max(t_ms) AS last_ms
 FROM (
@@ -31,8 +32,8 @@ FROM (
             toUnixTimestamp64Milli(any(Timestamp)) AS t_ms
         FROM spans_resolved
         WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND ToolName != '' AND Attempt > 1
-          AND ({all_tools:UInt8} OR ToolName IN {tools:Array(String)})
-          AND ToolName NOT IN {exclude:Array(String)}
+          AND ({all_tools:UInt8} OR ToolName IN {tools})
+          AND ToolName NOT IN {exclude}
         GROUP BY ToolName, SpanId
     )
     WINDOW w AS (PARTITION BY ToolName ORDER BY t_ms
@@ -40,7 +41,7 @@ FROM (
 )
 WHERE n >= {min_retries:UInt64} AND length(agent_list) >= {min_agents:UInt64}
 GROUP BY ToolName
-"""
+""", tools=in_list("tools"), exclude=in_list("exclude"))
 
 
 def detect_retry_storms(sweep: Sweep) -> list[Finding]:
@@ -48,15 +49,8 @@ def detect_retry_storms(sweep: Sweep) -> list[Finding]:
     since = sweep.now_ms - int(cfg.get("retry_storm", "lookback_s") * 1000)
     default_window = cfg.get("retry_storm", "window_s")
     per_tool_window = cfg.overrides("retry_storm", "window_s", "tools")
-    min_retries = min(
-        [
-            cfg.get("retry_storm", "min_retries"),
-            *cfg.overrides("retry_storm", "min_retries", "tools").values(),
-        ]
-    )
-    min_agents = min(
-        [cfg.get("retry_storm", "min_agents"), *cfg.overrides("retry_storm", "min_agents", "tools").values()]
-    )
+    min_retries = cfg.least("retry_storm", "min_retries")
+    min_agents = cfg.least("retry_storm", "min_agents")
     passes = [(default_window, True, [], sorted(per_tool_window))]
     for tool, window in per_tool_window.items():
         passes.append((window, False, [tool], []))
@@ -67,8 +61,8 @@ def detect_retry_storms(sweep: Sweep) -> list[Finding]:
             {
                 "since_ms": since,
                 "all_tools": int(all_tools),
-                "tools": tools,
-                "exclude": exclude,
+                "tools": list_param(tools),
+                "exclude": list_param(exclude),
                 "window_ms": int(window_s * 1000),
                 "min_retries": int(min_retries),
                 "min_agents": int(min_agents),
@@ -106,40 +100,46 @@ def detect_retry_storms(sweep: Sweep) -> list[Finding]:
     return findings
 
 
-COMPLETED = (
-    "StatusCode != 'Error' AND TimedOut = 0 "
-    "AND TaskStatus NOT IN ('failed', 'abandoned', 'partial', 'timeout')"
-)
-
 # Two steps: count completions per hash of the key (no strings kept per key) to find the few keys
 # completed more than once, then, only if there are any, group their completions by key, tool and span
 # (a row repeated by an unmerged part counts once there). Grouping every completion by its strings cost
 # ~0.6 s cold; the second step as a subquery of the first cost another ~0.06 s even with no key to read.
 # Only keys seen in scope (on an incremental sweep: in the traces that moved) count.
 # PREWHERE on the key alone, the other conditions after it: ~15% cheaper than the planner's own split.
-DUPLICATE_KEYS_SQL = f"""
+DUPLICATE_KEYS_SQL = fill("""
 SELECT cityHash64(IdempotencyKey) AS k
 FROM spans
 PREWHERE IdempotencyKey != ''
-WHERE Timestamp >= fromUnixTimestamp64Milli({{since_ms:Int64}}) AND {COMPLETED} AND {{keys_in_scope}}
+WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND {completed} AND {keys_in_scope}
 GROUP BY k
 HAVING count() > 1
-"""
-DUPLICATE_SQL = f"""
+""", completed=COMPLETED)
+DUPLICATE_SQL = fill("""
 SELECT IdempotencyKey, ToolName, groupArray((trace, SpanId, agent, run, t_ms, attempt)) AS runs
 FROM (
     SELECT IdempotencyKey, ToolName, SpanId, any(TraceId) AS trace, any(AgentId) AS agent,
         any(RunId) AS run, toUnixTimestamp64Milli(any(Timestamp)) AS t_ms, max(Attempt) AS attempt
     FROM spans
-    WHERE Timestamp >= fromUnixTimestamp64Milli({{since_ms:Int64}}) AND IdempotencyKey != ''
-      AND {COMPLETED}
-      AND cityHash64(IdempotencyKey) IN {in_list('keys', 'UInt64')}
+    WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND IdempotencyKey != ''
+      AND {completed}
+      AND cityHash64(IdempotencyKey) IN {keys}
     GROUP BY IdempotencyKey, ToolName, SpanId
 )
 GROUP BY IdempotencyKey, ToolName
 HAVING count() > 1
-"""
+""", completed=COMPLETED, keys=in_list("keys", "UInt64"))
 KEYS_IN_SCOPE = "IdempotencyKey IN (SELECT IdempotencyKey FROM spans WHERE {scope} AND IdempotencyKey != '')"
+
+
+class Execution(NamedTuple):
+    """One completion of DUPLICATE_SQL's `runs` (its tuple order)."""
+
+    trace_id: str
+    span_id: str
+    agent_id: str
+    run_id: str
+    time_ms: int
+    attempt: int
 
 
 def detect_duplicate_executions(sweep: Sweep) -> list[Finding]:
@@ -149,19 +149,16 @@ def detect_duplicate_executions(sweep: Sweep) -> list[Finding]:
     )
     findings = []
     # A full sweep's scope is the window itself: every key in it is in scope.
-    keys_in_scope = "1" if sweep.dirty is None else KEYS_IN_SCOPE.replace("{scope}", scope)
+    keys_in_scope = "1" if sweep.dirty is None else fill(KEYS_IN_SCOPE, scope=scope)
     repeated = sweep.store.rows(
-        DUPLICATE_KEYS_SQL.replace("{keys_in_scope}", keys_in_scope), {**params, "since_ms": since}
+        fill(DUPLICATE_KEYS_SQL, keys_in_scope=keys_in_scope), {**params, "since_ms": since}
     )
     if not repeated:
         return findings
     keys = list_param(r["k"] for r in repeated)
     for r in sweep.store.rows(DUPLICATE_SQL, {"since_ms": since, "keys": keys}):
-        runs = sorted(r["runs"], key=lambda x: x[4])
+        runs = sorted(map(Execution._make, r["runs"]), key=lambda x: x.time_ms)
         what = r["ToolName"] or "operation"
-        by_agent: dict[str, int] = defaultdict(int)
-        for run in runs:
-            by_agent[run[2]] += 1
         findings.append(
             Finding(
                 kind="duplicate_execution",
@@ -173,22 +170,15 @@ def detect_duplicate_executions(sweep: Sweep) -> list[Finding]:
                     "idempotency_key": r["IdempotencyKey"],
                     "tool": r["ToolName"] or None,
                     "completions": [
-                        {
-                            "trace_id": t,
-                            "span_id": s,
-                            "agent_id": a or None,
-                            "run_id": ru or None,
-                            "time_ms": ms,
-                            "attempt": att,
-                        }
-                        for t, s, a, ru, ms, att in runs[:50]
+                        dict(x._asdict(), agent_id=x.agent_id or None, run_id=x.run_id or None)
+                        for x in runs[:50]
                     ],
                     "count": len(runs),
                 },
-                trace_id=common(x[0] for x in runs),
-                run_id=common(x[3] for x in runs),
-                span_ids=[x[1] for x in runs],
-                agent_ids=[x[2] for x in runs],
+                trace_id=common(x.trace_id for x in runs),
+                run_id=common(x.run_id for x in runs),
+                span_ids=[x.span_id for x in runs],
+                agent_ids=[x.agent_id for x in runs],
             )
         )
     return findings

@@ -18,13 +18,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from swarmscope.schema.params import fill
 from swarmscope.schema.resolve import resolve_window
+from swarmscope.schema.times import now_ms
 
 from . import completion, context_bloat, drift, liveness, loops, persist, retries, waitgraph
 from .config import DetectorConfig
 from .model import LIVE_KINDS, Finding
-from .sweep import DIRTY_TRACES_SQL, Dirty, Sweep
-from .util import now_ms
+from .sweep import IN_DIRTY_TRACES, Dirty, Sweep
 
 log = logging.getLogger("swarmscope.detectors")
 
@@ -33,20 +34,20 @@ log = logging.getLogger("swarmscope.detectors")
 class Detector:
     kind: str
     detect: Callable[[Sweep], list[Finding]]
-    open_spans_only: bool = False  # runs over all open spans, not the traces in scope
+    every_trace: bool = False  # looks at every trace (open spans, its own window), not only those that moved
 
 
 DETECTORS = [
-    Detector("lost_heartbeat", liveness.detect_lost_heartbeats, open_spans_only=True),
-    Detector("stalled_wait", liveness.detect_stalled_waits, open_spans_only=True),
-    Detector("deadlock", waitgraph.detect_deadlocks, open_spans_only=True),
+    Detector("lost_heartbeat", liveness.detect_lost_heartbeats, every_trace=True),
+    Detector("stalled_wait", liveness.detect_stalled_waits, every_trace=True),
+    Detector("deadlock", waitgraph.detect_deadlocks, every_trace=True),
     Detector("phantom_completion", completion.detect_phantom_completions),
     Detector("partial_failure", completion.detect_partial_failures),
-    Detector("retry_storm", retries.detect_retry_storms, open_spans_only=True),  # its own recent window
+    Detector("retry_storm", retries.detect_retry_storms, every_trace=True),  # its own recent window
     Detector("duplicate_execution", retries.detect_duplicate_executions),
     Detector("context_bloat", context_bloat.detect_context_bloat),
     Detector("loop", loops.detect_loops),
-    Detector("drift", drift.detect_drift, open_spans_only=True),  # its own windows
+    Detector("drift", drift.detect_drift, every_trace=True),  # its own windows
 ]
 
 
@@ -115,7 +116,7 @@ def run_sweep(
         for d in DETECTORS
         if config.enabled(d.kind)
         and (kinds is None or d.kind in kinds)
-        and not (sweep.empty_scope and not d.open_spans_only)
+        and not (sweep.empty_scope and not d.every_trace)
     ]
 
     def run(detector: Detector) -> tuple[list[Finding], float, str | None]:
@@ -158,20 +159,28 @@ SELECT toUnixTimestamp64Milli(max(InsertedAt)) AS upto_ms, uniqExact(TraceId) AS
 FROM spans
 WHERE InsertedAt > fromUnixTimestamp64Milli({after_ms:Int64})
 """
-DIRTY_START_SQL = f"""
-SELECT toUnixTimestamp64Milli(min(Start)) FROM traces WHERE TraceId IN ({DIRTY_TRACES_SQL})
-"""
+DIRTY_START_SQL = fill(
+    "SELECT toUnixTimestamp64Milli(min(Start)) FROM traces WHERE {in_dirty}", in_dirty=IN_DIRTY_TRACES
+)
 
 
 class DetectionLoop:
     """Sweeps every `interval_s` seconds on a daemon thread: a full sweep first, then incremental ones."""
 
-    def __init__(self, store, config: DetectorConfig | None = None, interval_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        store,
+        config: DetectorConfig | None = None,
+        interval_s: float = 5.0,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        """`clock` (epoch ms) is the sweeps' "now"; tests pass their own and call run_once()."""
         if interval_s <= 0:
             raise ValueError("interval_s must be positive")
         self.store = store
         self.config = config or DetectorConfig()
         self.interval_s = interval_s
+        self.clock = clock
         self.sweeps = 0
         self.last_result: SweepResult | None = None
         self.last_error: str | None = None
@@ -185,9 +194,10 @@ class DetectionLoop:
     # ---- one sweep --------------------------------------------------------------------------
 
     def run_once(self) -> list[Finding]:
+        """One sweep as of the clock's now: the first a full one, then incremental ones."""
         with self._lock:
             started = time.perf_counter()
-            now = now_ms()
+            now = self.clock()
             overlap = int(self.config.get("sweep", "overlap_s") * 1000)
             if self._watermark_ms is None:
                 dirty = None

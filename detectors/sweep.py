@@ -10,25 +10,27 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from swarmscope import _conventions as c
 from swarmscope.schema.open_spans import unfinished
-from swarmscope.schema.params import in_list, list_param
+from swarmscope.schema.params import fill, in_list, list_param
+from swarmscope.schema.sql import first_of
 
 from .config import DetectorConfig
 
-# The open spans (schema/open_spans.py) seen within the horizon.
-OPEN_SPANS_SQL = """
+# The open spans (schema/open_spans.py) seen within the horizon, those matching `{only}`; columns
+# named as OpenSpan's fields.
+OPEN_SPANS_SQL = fill("""
 WITH fromUnixTimestamp64Milli({horizon_ms:Int64}) AS horizon
-SELECT TraceId, SpanId, ParentSpanId, SpanName, ServiceName,
-    toUnixTimestamp64Milli(StartTime) AS start_ms,
-    toUnixTimestamp64Milli(LastSeen) AS last_seen_ms,
-    HeartbeatIntervalMs AS interval_ms,
-    Operation, AgentId, ToolName, RunId, TaskId, WaitFor, WaitTaskId, WaitResource, WaitTimeoutMs,
-    SpanAttributes['swarmscope.resource.held'] AS held,
-    SpanAttributes['swarmscope.leader.group'] AS leader_group,
-    InputHash
+SELECT TraceId AS trace_id, SpanId AS span_id, ParentSpanId AS parent_span_id, SpanName AS name,
+    ServiceName AS service, toUnixTimestamp64Milli(StartTime) AS start_ms,
+    toUnixTimestamp64Milli(LastSeen) AS last_seen_ms, HeartbeatIntervalMs AS interval_ms,
+    Operation AS operation, AgentId AS agent_id, ToolName AS tool, RunId AS run_id, TaskId AS task_id,
+    WaitFor AS wait_for, WaitTaskId AS wait_task_id, WaitResource AS wait_resource,
+    WaitTimeoutMs AS wait_timeout_ms, {held} AS held, {leader_group} AS leader_group, InputHash AS input_hash
 FROM pending_spans FINAL
-WHERE LastSeen >= horizon AND ({only})
-  AND """ + unfinished("LastSeen >= horizon AND ({only})") + "\n"
+WHERE LastSeen >= horizon AND ({only}) AND {unfinished}
+""", unfinished=unfinished("LastSeen >= horizon AND ({only})"),
+    held=first_of("SpanAttributes", c.RESOURCE_HELD), leader_group=first_of("SpanAttributes", c.LEADER_GROUP))
 
 
 def fetch_open_spans(
@@ -37,14 +39,14 @@ def fetch_open_spans(
     """Open spans (optionally only those matching the SQL condition `only`), judged alive or dead."""
     horizon = now_ms - int(config.get("sweep", "open_horizon_s") * 1000)
     result = store.client.query(
-        OPEN_SPANS_SQL.replace("{only}", only), parameters={**(params or {}), "horizon_ms": horizon}
+        fill(OPEN_SPANS_SQL, only=only), parameters={**(params or {}), "horizon_ms": horizon}
     )
     spans = []
+    names = result.column_names
     for row in result.result_rows:
-        held, leader, input_hash = row[17], row[18], row[19]
-        span = OpenSpan(
-            *row[:17], [h.strip() for h in held.split(",") if h.strip()] if held else [], leader, input_hash
-        )
+        fields = dict(zip(names, row, strict=True))
+        fields["held"] = [h.strip() for h in fields["held"].split(",") if h.strip()]
+        span = OpenSpan(**fields)
         if span.interval_ms:
             missed = config.get(
                 "lost_heartbeat", "missed_intervals", tool=span.tool or None, agent=span.agent_id or None
@@ -156,6 +158,21 @@ DIRTY_TRACES_SQL = (
 )
 
 
+DIRTY_OF_TRACES_SQL = fill(
+    "SELECT DISTINCT TraceId FROM ({dirty}) WHERE TraceId IN {ids}",
+    dirty=DIRTY_TRACES_SQL, ids=in_list("ids"),
+)
+IN_DIRTY_TRACES = fill("TraceId IN ({dirty})", dirty=DIRTY_TRACES_SQL)
+# The spans of the runs bound as `scope_runs` (a run is its RunId, else its trace) and of the dirty
+# traces without a run.
+IN_SCOPE_RUNS = fill(
+    "(RunId IN {runs} OR (RunId = '' AND {in_dirty}) OR TraceId IN {runs})",
+    runs=in_list("scope_runs"), in_dirty=IN_DIRTY_TRACES,
+)
+SINCE = "{time} >= fromUnixTimestamp64Milli({since_ms:Int64})"
+RUNS_SQL = "SELECT DISTINCT RunId FROM spans WHERE {scope}"
+
+
 @dataclass(frozen=True)
 class Dirty:
     """An incremental sweep's scope: the traces that received finished spans inserted in (after_ms,
@@ -201,16 +218,15 @@ class Sweep:
         """Those of `trace_ids` in an incremental sweep's scope (all of them on a full sweep)."""
         if self.dirty is None or not trace_ids:
             return trace_ids
-        sql = f"SELECT DISTINCT TraceId FROM ({DIRTY_TRACES_SQL}) WHERE TraceId IN {in_list('ids')}"
-        rows = self.store.rows(sql, {**self.dirty.params(), "ids": list_param(trace_ids)})
+        rows = self.store.rows(DIRTY_OF_TRACES_SQL, {**self.dirty.params(), "ids": list_param(trace_ids)})
         return {r["TraceId"] for r in rows}
 
     def scope(self, time_column: str = "Timestamp") -> tuple[str, dict[str, Any]]:
         """SQL condition (and its parameters) selecting the spans in scope."""
-        sql = f"{time_column} >= fromUnixTimestamp64Milli({{since_ms:Int64}})"
+        sql = fill(SINCE, time=time_column)
         params: dict[str, Any] = {"since_ms": self.since_ms}
         if self.dirty is not None:
-            sql += f" AND TraceId IN ({DIRTY_TRACES_SQL})"
+            sql += " AND " + IN_DIRTY_TRACES
             params.update(self.dirty.params())
         return sql, params
 
@@ -220,7 +236,7 @@ class Sweep:
         """SQL condition selecting every span of the runs in scope (a run is its RunId, else its
         trace): on an incremental sweep the runs of the traces in scope (plus `extra_runs`), found
         through the RunId and TraceId skip indexes."""
-        sql = f"{time_column} >= fromUnixTimestamp64Milli({{since_ms:Int64}})"
+        sql = fill(SINCE, time=time_column)
         params: dict[str, Any] = {"since_ms": self.since_ms}
         if self.dirty is not None:
             with self._lock:
@@ -228,14 +244,10 @@ class Sweep:
                     self._runs = set()
                     if self.dirty.traces:
                         where, args = self.scope()
-                        rows = self.store.rows("SELECT DISTINCT RunId FROM spans WHERE " + where, args)
+                        rows = self.store.rows(fill(RUNS_SQL, scope=where), args)
                         self._runs.update(r["RunId"] for r in rows)
             runs = (self._runs | set(extra_runs or ())) - {""}
-            sql += (
-                f" AND (RunId IN {in_list('scope_runs')}"
-                f" OR (RunId = '' AND TraceId IN ({DIRTY_TRACES_SQL}))"
-                f" OR TraceId IN {in_list('scope_runs')})"
-            )
+            sql += " AND " + IN_SCOPE_RUNS
             params.update(scope_runs=list_param(sorted(runs)), **self.dirty.params())
         return sql, params
 
@@ -253,9 +265,7 @@ class Sweep:
         with self._lock:
             if self._repeated is None:
                 scope, pending_scope, params = self.agent_runs_scope()
-                sql = REPEATED_INPUTS_SQL.replace("{run_scope}", scope).replace(
-                    "{pending_run_scope}", pending_scope
-                )
+                sql = fill(REPEATED_INPUTS_SQL, run_scope=scope, pending_run_scope=pending_scope)
                 hashes = [r["h"] for r in self.store.rows(sql, params)]
                 self._repeated = list_param(hashes) if hashes else ""
             return self._repeated or None

@@ -1,19 +1,24 @@
-"""Read side of the detectors for the API and the CLI: findings, the wait-for graph, tool and agent tables."""
+"""Read side of the detectors for the API and the pages: findings, the wait-for graph, the agent table.
+
+The reads that need no detector (traces, tools) are in schema/queries/.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from typing import Any
 
-from swarmscope.schema.params import in_list, list_param
+from swarmscope import _conventions as c
+from swarmscope.schema.params import fill, in_list, list_param
+from swarmscope.schema.sql import first_of
+from swarmscope.schema.times import iso_ms, now_ms
 
 from .config import DetectorConfig
 from .persist import SELECT_FINDINGS, row_to_finding
 from .sweep import Sweep, fetch_open_spans
-from .util import iso_ms, now_ms
 from .waitgraph import build_graph
 
-FINDINGS_FILTER = """
+LIST_FINDINGS = SELECT_FINDINGS + """
 WHERE ({kind:String} = '' OR Kind = {kind:String})
   AND ({trace_id:String} = '' OR TraceId = {trace_id:String})
   AND ({run_id:String} = '' OR RunId = {run_id:String})
@@ -37,7 +42,7 @@ def list_findings(
     limit: int = 100,
 ) -> list[dict[str, Any]]:
     rows = store.rows(
-        SELECT_FINDINGS + FINDINGS_FILTER,
+        LIST_FINDINGS,
         {
             "kind": kind or "",
             "trace_id": trace_id or "",
@@ -52,13 +57,14 @@ def list_findings(
 
 
 # Open spans the wait-for graph is made of: waits and declared holders (then task owners and parents).
-GRAPH_SPANS = (
+GRAPH_SPANS = fill(
     "Operation = 'wait' OR WaitFor != '' OR WaitTaskId != '' OR WaitResource != '' "
-    "OR mapContains(SpanAttributes, 'swarmscope.resource.held') "
-    "OR mapContains(SpanAttributes, 'swarmscope.leader.group')"
+    "OR {held} != '' OR {leader_group} != ''",
+    held=first_of("SpanAttributes", c.RESOURCE_HELD), leader_group=first_of("SpanAttributes", c.LEADER_GROUP),
 )
-GRAPH_OWNERS = (
-    f"(Operation = 'invoke_agent' AND TaskId IN {in_list('tasks')}) OR SpanId IN {in_list('parents')}"
+GRAPH_OWNERS = fill(
+    "(Operation = 'invoke_agent' AND TaskId IN {tasks}) OR SpanId IN {parents}",
+    tasks=in_list("tasks"), parents=in_list("parents"),
 )
 
 
@@ -78,95 +84,6 @@ def wait_graph(store, config: DetectorConfig | None = None, *, run_id: str | Non
         open_spans = [s for s in open_spans if s.run_id == run_id]
     graph = build_graph(open_spans)
     return {"as_of": iso_ms(now), **graph.to_dict(now)}
-
-
-TOOLS_SQL = """
-SELECT ToolName AS tool, sum(Calls) AS calls, sum(Errors) AS errors, sum(Timeouts) AS timeouts,
-    sum(Retries) AS retries, quantilesMerge(0.5, 0.95, 0.99)(DurationQuantiles) AS q
-FROM tool_minutes
-WHERE Minute >= toStartOfMinute(fromUnixTimestamp64Milli({since_ms:Int64}))
-GROUP BY ToolName
-ORDER BY calls DESC, tool
-LIMIT {limit:UInt32}
-"""
-
-TOP_ERRORS_SQL = """
-SELECT ToolName AS tool, if(ErrorMessage != '', ErrorMessage, ErrorType) AS message,
-    uniqExact(SpanId) AS count
-FROM spans_resolved
-WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND ToolName IN {tools:Array(String)}
-  AND (StatusCode = 'Error' OR TimedOut = 1)
-GROUP BY tool, message
-ORDER BY count DESC, message
-LIMIT {per_tool:UInt32} BY tool
-"""
-
-
-def tools(store, *, since_ms: int, limit: int = 200, top_errors: int = 3) -> list[dict[str, Any]]:
-    rows = store.rows(TOOLS_SQL, {"since_ms": since_ms, "limit": limit})
-    failing = [r["tool"] for r in rows if r["errors"] or r["timeouts"]]
-    messages: dict[str, list[dict[str, Any]]] = {}
-    if failing:
-        for r in store.rows(TOP_ERRORS_SQL, {"since_ms": since_ms, "tools": failing, "per_tool": top_errors}):
-            messages.setdefault(r["tool"], []).append({"message": r["message"], "count": r["count"]})
-    out = []
-    for r in rows:
-        p50, p95, p99 = (round(float(q) / 1e6, 3) for q in r["q"])
-        out.append(
-            {
-                "tool": r["tool"],
-                "calls": r["calls"],
-                "errors": r["errors"],
-                "error_rate": round(r["errors"] / r["calls"], 4) if r["calls"] else 0.0,
-                "timeouts": r["timeouts"],
-                "retries": r["retries"],
-                "p50_ms": p50,
-                "p95_ms": p95,
-                "p99_ms": p99,
-                "top_errors": messages.get(r["tool"], []),
-            }
-        )
-    return out
-
-
-FAILURES_SQL = """
-SELECT TraceId AS trace_id, SpanId AS span_id, toUnixTimestamp64Milli(Timestamp) AS time_ms,
-    AgentId AS agent_id, RunId AS run_id, InputHash AS input_hash, Attempt AS attempt, ToolCallId AS call_id,
-    IdempotencyKey AS idempotency_key, ErrorType AS error_type, ErrorMessage AS message,
-    TimedOut AS timed_out, Duration / 1e6 AS duration_ms
-FROM spans_resolved
-WHERE ToolName = {tool:String} AND Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64})
-  AND (StatusCode = 'Error' OR TimedOut = 1)
-ORDER BY Timestamp DESC
-LIMIT 1 BY TraceId, SpanId
-LIMIT {limit:UInt32}
-"""
-
-
-def tool_known(store, tool: str) -> bool:
-    return bool(
-        store.scalar("SELECT count() FROM tool_minutes WHERE ToolName = {tool:String}", {"tool": tool})
-    )
-
-
-def tool_failures(store, tool: str, *, since_ms: int, limit: int = 100) -> list[dict[str, Any]]:
-    out = []
-    for r in store.rows(FAILURES_SQL, {"tool": tool, "since_ms": since_ms, "limit": limit}):
-        r["time"] = iso_ms(r.pop("time_ms"))
-        r["timed_out"] = bool(r["timed_out"])
-        r["duration_ms"] = round(float(r["duration_ms"]), 3)
-        for key in (
-            "agent_id",
-            "run_id",
-            "input_hash",
-            "call_id",
-            "idempotency_key",
-            "error_type",
-            "message",
-        ):
-            r[key] = r[key] or None
-        out.append(r)
-    return out
 
 
 AGENTS_SQL = """

@@ -12,12 +12,16 @@ between two spans.
 
 from __future__ import annotations
 
+from .params import fill
+
+UNFINISHED = """cityHash64(TraceId, SpanId) NOT IN (
+    SELECT cityHash64(TraceId, SpanId) FROM spans
+    WHERE Timestamp >= (SELECT minOrNull(StartTime) FROM pending_spans WHERE {pending})
+      AND cityHash64(TraceId, SpanId) IN (
+        SELECT cityHash64(TraceId, SpanId) FROM pending_spans WHERE {pending}))"""
+
 
 def unfinished(pending_filter: str = "1") -> str:
     """SQL condition on `pending_spans` rows: no finished span has their ids. `pending_filter` is the
     condition those pending rows were selected with (it bounds the finished side)."""
-    return f"""cityHash64(TraceId, SpanId) NOT IN (
-    SELECT cityHash64(TraceId, SpanId) FROM spans
-    WHERE Timestamp >= (SELECT minOrNull(StartTime) FROM pending_spans WHERE {pending_filter})
-      AND cityHash64(TraceId, SpanId) IN (
-        SELECT cityHash64(TraceId, SpanId) FROM pending_spans WHERE {pending_filter}))"""
+    return fill(UNFINISHED, pending=pending_filter)

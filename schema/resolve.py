@@ -37,7 +37,7 @@ from typing import Any
 from swarmscope import _conventions as c
 from swarmscope._fingerprint import fingerprint
 
-from .params import in_list, list_param
+from .params import array_of, fill, in_list, list_param
 
 # Attributes the pass reads; only these leave the store.
 _KEYS = (
@@ -45,37 +45,36 @@ _KEYS = (
     c.AGGREGATED_INPUT_TOKENS, c.AGGREGATED_OUTPUT_TOKENS, c.HANDOFF_FROM, c.HANDOFF_TO,
     c.OI_GRAPH_NODE_ID, c.OI_GRAPH_NODE_PARENT_ID,
 )
-_ATTRS = ", ".join(f"SpanAttributes[{{k{i}:String}}]" for i in range(len(_KEYS)))
-_KEY_PARAMS = {f"k{i}": key for i, key in enumerate(_KEYS)}
-
 # OpenInference's LangChain spans name no agent; LangGraph's run metadata says which node of the outer
 # graph (the agent, in a multi-agent graph) a span runs in. Read only where it can matter.
-_GRAPH_METADATA = (
-    f"if(AgentId = '' AND position(SpanAttributes['{c.OI_METADATA}'], '{c.LANGGRAPH_CHECKPOINT_NS}') > 0, "
-    f"SpanAttributes['{c.OI_METADATA}'], '')"
-)
-_SPANS_SQL = f"""
+_SPAN_FIELDS = """
+    arrayMap(k -> SpanAttributes[k], {keys}) AS attrs,
+    if(AgentId = '' AND position(SpanAttributes[{metadata_key:String}], {namespace_key:String}) > 0,
+       SpanAttributes[{metadata_key:String}], '') AS graph_metadata"""
+_SPANS_SQL = fill("""
 SELECT TraceId, SpanId, ParentSpanId, SpanName, Operation, AgentId, AgentName, ToolName, RunId,
     InputTokens, OutputTokens, StatusCode, StatusMessage, toUnixTimestamp64Nano(Timestamp) AS start_ns,
-    Timestamp, arrayFirstIndex(n -> n = '{c.EXCEPTION_EVENT}', `Events.Name`) AS exc,
-    `Events.Attributes` AS events, [{_ATTRS}] AS attrs, {_GRAPH_METADATA} AS graph_metadata, 0 AS open
-FROM spans WHERE TraceId IN {in_list("traces")}
+    Timestamp, arrayFirstIndex(n -> n = {exception_event:String}, `Events.Name`) AS exc,
+    `Events.Attributes` AS events, {span_fields}, 0 AS open
+FROM spans WHERE TraceId IN {traces}
 UNION ALL
 SELECT TraceId, SpanId, ParentSpanId, SpanName, Operation, AgentId, AgentName, ToolName, RunId,
-    InputTokens, OutputTokens, 'Unset', '', toUnixTimestamp64Nano(StartTime), StartTime, 0, [], [{_ATTRS}],
-    {_GRAPH_METADATA}, 1
-FROM pending_spans FINAL WHERE TraceId IN {in_list("traces")}
-"""
+    InputTokens, OutputTokens, 'Unset', '', toUnixTimestamp64Nano(StartTime), StartTime, 0, [],
+    {span_fields}, 1
+FROM pending_spans FINAL WHERE TraceId IN {traces}
+""", span_fields=fill(_SPAN_FIELDS, keys=array_of("keys")), traces=in_list("traces"))
+_SPANS_PARAMS = {"keys": list_param(_KEYS), "metadata_key": c.OI_METADATA,
+                 "namespace_key": c.LANGGRAPH_CHECKPOINT_NS, "exception_event": c.EXCEPTION_EVENT}
 
 # Traces that received finished spans in a window of InsertedAt, and need the pass at all: SDK traces
 # that name every agent and fingerprint every input are left alone.
-DIRTY_SQL = f"""
+DIRTY_SQL = """
 SELECT TraceId FROM spans
-WHERE InsertedAt > fromUnixTimestamp64Milli({{after_ms:Int64}})
-  AND InsertedAt <= fromUnixTimestamp64Milli({{upto_ms:Int64}})
+WHERE InsertedAt > fromUnixTimestamp64Milli({after_ms:Int64})
+  AND InsertedAt <= fromUnixTimestamp64Milli({upto_ms:Int64})
 GROUP BY TraceId
 HAVING countIf(AgentId = '') > 0
-    OR countIf(InputHash = '' AND Operation IN ('{c.OP_TOOL}', '{c.OP_AGENT}')) > 0
+    OR countIf(InputHash = '' AND Operation IN ({op_tool:String}, {op_agent:String})) > 0
     OR countIf(StatusCode = 'Error' AND StatusMessage = '') > 0
 """
 
@@ -260,7 +259,7 @@ def resolve_traces(store, trace_ids: Iterable[str]) -> int:
     written = 0
     for start in range(0, len(ids), BATCH_TRACES):
         batch = ids[start:start + BATCH_TRACES]
-        rows = store.rows(_SPANS_SQL, {**_KEY_PARAMS, "traces": list_param(batch)})
+        rows = store.rows(_SPANS_SQL, {**_SPANS_PARAMS, "traces": list_param(batch)})
         by_trace: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for row in rows:
             by_trace[row["TraceId"]].append(row)
@@ -273,5 +272,6 @@ def resolve_traces(store, trace_ids: Iterable[str]) -> int:
 
 def resolve_window(store, after_ms: int, upto_ms: int) -> int:
     """Resolve the traces that received spans inserted in (after_ms, upto_ms] and need it."""
-    rows = store.rows(DIRTY_SQL, {"after_ms": after_ms, "upto_ms": upto_ms})
+    rows = store.rows(DIRTY_SQL, {"after_ms": after_ms, "upto_ms": upto_ms, "op_tool": c.OP_TOOL,
+                                  "op_agent": c.OP_AGENT})
     return resolve_traces(store, (r["TraceId"] for r in rows))

@@ -35,10 +35,17 @@ WAIT_FOR = "swarmscope.wait.for"
 WAIT_TASK_ID = "swarmscope.wait.task_id"
 WAIT_RESOURCE = "swarmscope.wait.resource"
 WAIT_TIMEOUT_MS = "swarmscope.wait.timeout_ms"
+# What an open span holds, for the wait-for graph: resource names (comma-separated), or the group
+# whose leader it is (the leader holds its group).
+RESOURCE_HELD = "swarmscope.resource.held"
+LEADER_GROUP = "swarmscope.leader.group"
 ATTEMPT = "swarmscope.attempt"
 IDEMPOTENCY_KEY = "swarmscope.idempotency_key"
 CONTEXT_BUDGET = "swarmscope.context.budget_tokens"
 ERROR_TYPE = "error.type"
+# OpenTelemetry process attributes: where a test command shows up as having run.
+PROCESS_COMMAND_LINE = "process.command_line"
+PROCESS_COMMAND = "process.command"
 
 # Pending spans (DESIGN.md, "Spans that have not ended yet").
 SPAN_TYPE = "swarmscope.span_type"

@@ -21,6 +21,7 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Callable
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -70,13 +71,27 @@ _ABANDONED = "abandoned: the process exited while this span was open"
 class PendingSpanProcessor(SpanProcessor):
     """Sends pending records of long-open spans to ``sink`` (a span processor that exports promptly)."""
 
-    def __init__(self, sink: SpanProcessor, delay: float = 1.0, interval: float = 10.0) -> None:
+    def __init__(
+        self,
+        sink: SpanProcessor,
+        delay: float = 1.0,
+        interval: float = 10.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_ns: Callable[[], int] = time.time_ns,
+        thread: bool = True,
+    ) -> None:
+        """``clock`` (seconds) decides when a span is due, ``wall_ns`` stamps the records. With
+        ``thread=False`` nothing runs by itself: ``tick()`` sends what is due (tests drive time)."""
         if delay < 0 or interval <= 0:
             raise ValueError("pending delay must be >= 0 and heartbeat interval > 0")
         self.sink = sink
         self.delay = delay
         self.interval = interval
         self.sent = 0
+        self._clock = clock
+        self._wall_ns = wall_ns
+        self._threaded = thread
         self._interval_ms = int(round(interval * 1000))
         self._ids = RandomIdGenerator()
         self._start_thread()
@@ -94,8 +109,10 @@ class PendingSpanProcessor(SpanProcessor):
         self._fresh: collections.deque[tuple[float, int]] = collections.deque()
         self._beating: collections.deque[tuple[float, int]] = collections.deque()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="swarmscope-heartbeat", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if self._threaded:
+            self._thread = threading.Thread(target=self._run, name="swarmscope-heartbeat", daemon=True)
+            self._thread.start()
 
     # SpanProcessor -------------------------------------------------------------------------------
 
@@ -107,7 +124,7 @@ class PendingSpanProcessor(SpanProcessor):
         if is_watched(span.attributes):
             span_id = span.context.span_id
             self._open[span_id] = span  # dict and deque operations are atomic: no lock on the hot path
-            self._fresh.append((time.monotonic() + self.delay, span_id))
+            self._fresh.append((self._clock() + self.delay, span_id))
 
     def watch(self, span: Span, attributes: dict[str, str]) -> None:
         """Watch a span that turned out to be an agent or tool span only after it started (a framework
@@ -128,7 +145,8 @@ class PendingSpanProcessor(SpanProcessor):
 
     def shutdown(self, timeout_millis: int = 30000) -> None:
         self._stop.set()
-        self._thread.join(1.0)
+        if self._thread is not None:
+            self._thread.join(1.0)
         self.sink.shutdown(timeout_millis)  # type: ignore[call-arg]
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
@@ -137,27 +155,33 @@ class PendingSpanProcessor(SpanProcessor):
     # the one thread ------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        open_spans, fresh, beating, stop = self._open, self._fresh, self._beating, self._stop
-        while not stop.is_set():
-            now = time.monotonic()
-            due: list[Span] = []
-            for queue in (fresh, beating):
-                while queue and queue[0][0] <= now:  # only this thread pops, so the head is stable
-                    span = open_spans.get(queue.popleft()[1])
-                    if span is not None and span.end_time is None:
-                        due.append(span)
-            if due:
-                wall = time.time_ns()
-                for span in due:
-                    self.sink.on_end(self.pending_record(span, wall))
-                    beating.append((now + self.interval, span.context.span_id))
-                self.sent += len(due)
-            # Sleep until the next span comes due; one starting meanwhile is due no sooner than now + delay.
-            next_due = now + max(self.delay, 0.05)
-            for queue in (fresh, beating):
-                if queue:
-                    next_due = min(next_due, queue[0][0])
-            stop.wait(max(0.005, next_due - time.monotonic()))
+        while not self._stop.is_set():
+            next_due = self.tick()
+            self._stop.wait(max(0.005, next_due - self._clock()))
+
+    def tick(self, now: float | None = None) -> float:
+        """Send a pending record for every watched span due at ``now`` (default: the clock) and still
+        open; return when the next one is due. One caller at a time (the thread, or a test)."""
+        now = self._clock() if now is None else now
+        open_spans, fresh, beating = self._open, self._fresh, self._beating
+        due: list[Span] = []
+        for queue in (fresh, beating):
+            while queue and queue[0][0] <= now:  # only the ticking caller pops, so the head is stable
+                span = open_spans.get(queue.popleft()[1])
+                if span is not None and span.end_time is None:
+                    due.append(span)
+        if due:
+            wall = self._wall_ns()
+            for span in due:
+                self.sink.on_end(self.pending_record(span, wall))
+                beating.append((now + self.interval, span.context.span_id))
+            self.sent += len(due)
+        # A span starting after this is due no sooner than now + delay.
+        next_due = now + max(self.delay, 0.05)
+        for queue in (fresh, beating):
+            if queue:
+                next_due = min(next_due, queue[0][0])
+        return next_due
 
     def pending_record(self, span: Span, now_ns: int | None = None) -> ReadableSpan:
         """The pending span for ``span`` as of now: same trace, new id, child of the real span."""
@@ -188,7 +212,7 @@ class PendingSpanProcessor(SpanProcessor):
             instrumentation_scope=span.instrumentation_scope,
             status=Status(StatusCode.UNSET),
             start_time=span.start_time,
-            end_time=now_ns or time.time_ns(),
+            end_time=now_ns or self._wall_ns(),
         )
 
     # exit ----------------------------------------------------------------------------------------

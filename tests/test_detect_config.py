@@ -46,6 +46,11 @@ min_confidence = 0.7
     assert config.get("phantom_completion", "min_confidence") == 0.5
     assert not config.enabled("retry_storm")
     assert config.overrides("stalled_wait", "timeout_s", "agents") == {"coder": 300}
+    # the bounds a query prefilters with: over the section's value and every tool and agent override
+    assert config.least("stalled_wait", "timeout_s") == 0
+    assert config.most("stalled_wait", "timeout_s") == 900
+    assert config.most("phantom_completion", "min_confidence") == 0.7
+    assert config.least("phantom_completion", "min_confidence") == 0.5
 
 
 def test_json_file(tmp_path):

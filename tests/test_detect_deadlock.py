@@ -4,9 +4,6 @@ are still heartbeating."""
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 from scenarios import STYLES, Scenario, detect, stored
 from swarmscope.detectors.config import DetectorConfig
@@ -161,62 +158,37 @@ def test_self_wait_and_graph_shape():
     assert len(cycles) == 1 and len(cycles[0]["nodes"]) == 5001
 
 
-def test_continuous_loop_reports_a_four_agent_deadlock_within_two_sweeps(store):
-    """Agents heartbeat every 0.5 s (declared interval 1 s; the SDK default is 10 s). Three waits are
-    open; the fourth closes the cycle while the loop runs with a 1 s interval: the finding must be there
-    by the second sweep after that, and nothing else (no stall, no lost heartbeat) may be reported."""
+def test_continuous_loop_reports_a_four_agent_deadlock_on_the_next_sweep(store):
+    """Four agents heartbeat (declared interval 1 s); three waits are open, then the fourth closes the
+    cycle between two sweeps of the loop: the next sweep reports the deadlock, and nothing else (no
+    stall, no lost heartbeat) is ever reported. The loop's clock and the heartbeats move together."""
     sc = Scenario()
     ring = ["planner", "coder", "tester", "docs"]
-    open_spans = []
-    for name in ring:
-        agent = sc.agent(name, start=-30, dur=None)
-        open_spans.append(agent)
+    agents = [sc.agent(name, start=-30, dur=None) for name in ring]
     waits = [
-        sc.wait(parent=open_spans[i], for_=ring[(i + 1) % 4], timeout_ms=600_000, start=-20, dur=None)
+        sc.wait(parent=agents[i], for_=ring[(i + 1) % 4], timeout_ms=600_000, start=-20, dur=None)
         for i in range(3)
     ]
-    stop = threading.Event()
-    closing: list = []
+    start_ms = sc.now_ns // 1_000_000
+    now = start_ms
 
-    def heartbeat() -> None:
-        while not stop.is_set():
-            beat = Scenario(run_id=sc.run_id, trace_id=sc.trace_id, now_ns=time.time_ns())
-            for ref in [*open_spans, *waits, *closing]:
-                beat.heartbeat(ref, at=0, interval_ms=1000)
-            beat.insert(store)
-            stop.wait(0.5)
+    def beat(spans) -> None:
+        """Heartbeats of `spans` at `now`, from the same trace."""
+        beats = Scenario(run_id=sc.run_id, trace_id=sc.trace_id, now_ns=now * 1_000_000)
+        for ref in spans:
+            beats.heartbeat(ref, at=0, interval_ms=1000)
+        beats.insert(store)
 
-    beater = threading.Thread(target=heartbeat, daemon=True)
-    beater.start()
-    loop = DetectionLoop(store, DetectorConfig(), interval_s=1.0).start()
-    try:
-        deadline = time.monotonic() + 30
-        while loop.sweeps < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert loop.last_result is not None and loop.last_result.findings == []
-        # close the cycle: docs starts waiting for the planner
-        closing.append(sc.wait(parent=open_spans[3], for_="planner", timeout_ms=600_000, start=0, dur=None))
-        beat = Scenario(run_id=sc.run_id, trace_id=sc.trace_id, now_ns=time.time_ns())
-        beat.heartbeat(closing[0], at=0, interval_ms=1000)
-        beat.insert(store)
-        closed_at = loop.sweeps
-        found, before = None, closed_at
-        while time.monotonic() < deadline:
-            before = loop.sweeps  # whatever wrote the finding is sweep `before + 1` at the latest
-            deadlocks = [r for r in stored(store) if r["Kind"] == "deadlock"]
-            if deadlocks:
-                found = deadlocks[0]
-                break
-            if before >= closed_at + 2:
-                break
-            time.sleep(0.02)
-        assert found is not None, f"no deadlock {before - closed_at} sweeps after: {loop.last_result}"
-        assert before + 1 <= closed_at + 2
-        assert found["Status"] == "open"
-        assert set(found["SpanIds"]) >= {w.id for w in [*waits, *closing]}
-        assert {f.kind for f in loop.last_result.findings} <= {"deadlock"}
-        assert loop.last_error is None
-    finally:
-        loop.stop()
-        stop.set()
-        beater.join(5)
+    loop = DetectionLoop(store, DetectorConfig(), interval_s=1.0, clock=lambda: now)
+    for _ in range(2):
+        beat([*agents, *waits])
+        assert loop.run_once() == []
+        now += 1000
+    elapsed_s = (now - start_ms) / 1000
+    closing = sc.wait(parent=agents[3], for_="planner", timeout_ms=600_000, start=elapsed_s, dur=None)
+    beat([*agents, *waits, closing])
+    [found] = loop.run_once()
+    assert found.kind == "deadlock" and found.status == "open"
+    assert set(found.span_ids) >= {w.id for w in [*waits, closing]}
+    assert [r["Kind"] for r in stored(store)] == ["deadlock"]
+    assert loop.last_error is None and loop.sweeps == 3

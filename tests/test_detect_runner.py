@@ -25,17 +25,18 @@ def test_a_persisting_condition_is_one_finding_with_moving_last_seen(store):
     agent = sc.agent("coder", start=-120, dur=None)
     sc.heartbeat(agent, at=-30, interval_ms=1000)
     sc.insert(store)
-    first = detect(store, config=TOUCH_ALWAYS)[0]
-    time.sleep(0.05)
-    second = detect(store, config=TOUCH_ALWAYS)[0]
+    now = sc.now_ns // 1_000_000
+    first = detect(store, config=TOUCH_ALWAYS, now=now)[0]
+    second = detect(store, config=TOUCH_ALWAYS, now=now + 50)[0]
     assert first.id == second.id
-    assert second.first_seen_ms == first.first_seen_ms
-    assert second.last_seen_ms > first.last_seen_ms
+    assert (first.first_seen_ms, first.last_seen_ms) == (now, now)
+    assert (second.first_seen_ms, second.last_seen_ms) == (now, now + 50)
     [row] = stored(store)
-    assert row["first_ms"] == first.first_seen_ms and row["last_ms"] == second.last_seen_ms
-    # within the touch interval an unchanged finding is not rewritten
-    third = detect(store)[0]
-    assert third.last_seen_ms == second.last_seen_ms
+    assert row["first_ms"] == now and row["last_ms"] == now + 50
+    # within the touch interval (30 s) an unchanged finding is not rewritten; past it, it is
+    assert detect(store, now=now + 29_000)[0].last_seen_ms == now + 50
+    assert stored(store)[0]["last_ms"] == now + 50
+    assert detect(store, now=now + 30_050)[0].last_seen_ms == now + 30_050
 
 
 def test_a_condition_that_comes_back_reopens_its_finding(store):
@@ -48,7 +49,7 @@ def test_a_condition_that_comes_back_reopens_its_finding(store):
     sc.insert(store)
     assert detect(store) == []
     assert stored(store)[0]["Status"] == "resolved"
-    later = time.time_ns() // 1_000_000 + 10_000  # ten seconds of silence again
+    later = sc.now_ns // 1_000_000 + 10_000  # ten seconds of silence again
     again = detect(store, now=later)[0]
     assert again.id == first.id and again.first_seen_ms == first.first_seen_ms
     [row] = stored(store)
@@ -116,7 +117,7 @@ def test_one_broken_detector_does_not_stop_the_others(store, monkeypatch):
         raise RuntimeError("boom")
 
     patched = [
-        runner.Detector(d.kind, broken, d.open_spans_only) if d.kind == "loop" else d
+        runner.Detector(d.kind, broken, d.every_trace) if d.kind == "loop" else d
         for d in runner.DETECTORS
     ]
     monkeypatch.setattr(runner, "DETECTORS", patched)
@@ -138,15 +139,37 @@ def test_disabled_detectors_do_not_run(store):
 
 
 def test_loop_thread_starts_sweeps_and_stops(store):
+    """The real thread on the real clock: it sweeps again and again, and stop() ends it."""
     loop = DetectionLoop(store, DetectorConfig(), interval_s=0.2).start()
+    thread = loop._thread
     deadline = time.monotonic() + 20
     while loop.sweeps < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     loop.stop()
     assert loop.sweeps >= 2 and loop.last_error is None
+    assert thread is not None and not thread.is_alive()  # no sweep can follow
     count = loop.sweeps
-    time.sleep(0.5)
-    assert loop.sweeps == count
+    loop.run_once()  # and the loop still sweeps when asked
+    assert loop.sweeps == count + 1
+
+
+def test_the_loop_sweeps_as_of_its_clock_and_runs_each_kind_when_due(store):
+    sc = Scenario()
+    agent = sc.agent("coder", start=-120, dur=None)
+    sc.heartbeat(agent, at=-1, interval_ms=1000)
+    sc.insert(store)
+    now = sc.now_ns // 1_000_000
+    clock = iter([now, now + 2_500, now + 59_000, now + 60_000])
+    loop = DetectionLoop(store, NO_OVERLAP, interval_s=1, clock=lambda: next(clock))
+    assert loop.run_once() == []  # one second of silence: alive (dead after three intervals)
+    assert "drift" in loop.last_result.timings_ms
+    [lost] = loop.run_once()  # 3.5 s of silence as of the clock's second reading
+    assert lost.kind == "lost_heartbeat" and lost.first_seen_ms == now + 2_500
+    assert "drift" not in loop.last_result.timings_ms  # drift runs every 60 s
+    loop.run_once()
+    assert "drift" not in loop.last_result.timings_ms
+    loop.run_once()
+    assert "drift" in loop.last_result.timings_ms
 
 
 def _populate(data_dir: Path) -> None:

@@ -6,12 +6,17 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import swarmscope
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 from sdk_helpers import parse_spans
 from swarmscope import _conventions as c
+from swarmscope._pending import PendingSpanProcessor
 
 HELPERS = str(Path(__file__).with_name("sdk_helpers.py"))
 
@@ -26,14 +31,60 @@ def _wait_until(predicate, timeout=10.0):
     raise AssertionError(f"not within {timeout}s")
 
 
-def test_a_long_span_gets_a_pending_record_shaped_like_the_contract(make_traced):
-    traced = make_traced(pending_delay=0.05, heartbeat_interval=5.0)
+WALL_START_NS = 1_700_000_000 * 10**9
+
+
+@dataclass
+class Driven:
+    """A PendingSpanProcessor without its thread, on the test's clock: `at(s)` moves the clock to `s`
+    seconds after the start, ticks, and returns the pending records that tick sent."""
+
+    processor: PendingSpanProcessor
+    exporter: InMemorySpanExporter
+    now: float = 0.0
+    seen: int = 0
+
+    def clock(self) -> float:
+        return self.now
+
+    def wall_ns(self) -> int:
+        return WALL_START_NS + int(self.now * 1e9)
+
+    def at(self, seconds: float) -> list:
+        self.now = seconds
+        self.processor.tick()
+        records = self.exporter.get_finished_spans()[self.seen:]
+        self.seen += len(records)
+        return list(records)
+
+
+class _Sink(SimpleSpanProcessor):
+    def shutdown(self, timeout_millis: int = 30000) -> None:  # called as the SDK's own sink is
+        super().shutdown()
+
+
+@pytest.fixture
+def driven(traced) -> Driven:
+    """Watches the spans of the `traced` SDK (whose own pending processor waits 30 s: out of the way)
+    with a delay of 1 s and heartbeats every 5 s, on a clock the test moves."""
+    exporter = InMemorySpanExporter()
+    driven = Driven(None, exporter)  # type: ignore[arg-type]
+    driven.processor = PendingSpanProcessor(
+        _Sink(exporter), delay=1.0, interval=5.0, clock=driven.clock, wall_ns=driven.wall_ns,
+        thread=False,
+    )
+    traced.runtime.tracer_provider.add_span_processor(driven.processor)
+    return driven
+
+
+def test_a_long_span_gets_a_pending_record_shaped_like_the_contract(driven):
     with swarmscope.agent("tester", task_id="T-1") as a, swarmscope.wait_for("coder", timeout=30) as w:
-        _wait_until(lambda: len(traced.pending()) >= 2)
-        records = {p.name: p for p in traced.pending()}
+        assert driven.at(0.999) == []  # not due yet
+        records = {p.name: p for p in driven.at(1.0)}
         attributes_then = {a.span: dict(a.span.attributes), w.span: dict(w.span.attributes)}
     agent_ctx, wait_ctx = a.span.get_span_context(), w.span.get_span_context()
 
+    assert sorted(records) == ["invoke_agent tester", "wait coder"]
     for record, real, real_parent in (
         (records["invoke_agent tester"], a.span, "0000000000000000"),
         (records["wait coder"], w.span, format(agent_ctx.span_id, "016x")),
@@ -43,7 +94,7 @@ def test_a_long_span_gets_a_pending_record_shaped_like_the_contract(make_traced)
         assert record.context.span_id != ctx.span_id
         assert record.parent.span_id == ctx.span_id
         assert record.start_time == real.start_time
-        assert record.end_time >= record.start_time
+        assert record.end_time == WALL_START_NS + 10**9  # the heartbeat's own time
         assert record.attributes[c.SPAN_TYPE] == "pending"
         assert record.attributes[c.PENDING_PARENT_ID] == real_parent
         assert record.attributes[c.HEARTBEAT_INTERVAL_MS] == 5000
@@ -55,32 +106,32 @@ def test_a_long_span_gets_a_pending_record_shaped_like_the_contract(make_traced)
     assert wait_ctx.trace_id == agent_ctx.trace_id
 
 
-def test_short_spans_cost_no_pending_record(make_traced):
-    traced = make_traced(pending_delay=0.3, heartbeat_interval=0.3)
+def test_short_spans_cost_no_pending_record(traced, driven):
     for _ in range(20):
         with swarmscope.agent("quick"), swarmscope.tool("t"):
             pass
-    time.sleep(0.5)  # past the delay: the ended spans come due and must be skipped
-    assert traced.pending() == []
+    assert driven.at(3600) == []  # long past the delay: the ended spans came due and were skipped
+    assert driven.processor.sent == 0
     assert len(traced.spans()) == 40
 
 
-def test_heartbeats_repeat_while_open_and_stop_after_end(make_traced):
-    traced = make_traced(pending_delay=0.05, heartbeat_interval=0.1)
+def test_heartbeats_repeat_while_open_and_stop_after_end(traced, driven):
     with swarmscope.agent("a"), swarmscope.wait_for("b") as w:
-        _wait_until(lambda: len([p for p in traced.pending() if p.name == "wait b"]) >= 4)
+        assert [p.name for p in driven.at(1.0)] == ["invoke_agent a", "wait b"]
+        assert driven.at(5.999) == []
+        assert len(driven.at(6.0)) == 2  # every interval after the first record
         w.set_attribute("swarmscope.wait.note", "still waiting")  # later heartbeats see updates
-        _wait_until(lambda: any("swarmscope.wait.note" in p.attributes for p in traced.pending()))
-    beats = sorted((p for p in traced.pending() if p.name == "wait b"), key=lambda p: p.end_time)
-    assert len({p.context.span_id for p in beats}) == len(beats)  # each heartbeat is its own record
-    assert all(later.end_time > earlier.end_time for earlier, later in zip(beats, beats[1:], strict=False))
-    after_end = len(traced.pending())
-    time.sleep(0.4)
-    assert len(traced.pending()) == after_end
+        third = {p.name: p for p in driven.at(11.0)}
+        assert third["wait b"].attributes["swarmscope.wait.note"] == "still waiting"
+    assert driven.at(3600) == []  # ended: no more heartbeats
+    beats = [p for p in driven.exporter.get_finished_spans() if p.name == "wait b"]
+    assert [p.end_time for p in beats] == [WALL_START_NS + s * 10**9 for s in (1, 6, 11)]
+    assert len({p.context.span_id for p in beats}) == 3  # each heartbeat is its own record
     assert traced.one("wait b").status.status_code is StatusCode.OK
 
 
 def test_one_heartbeat_thread_serves_many_open_spans(make_traced):
+    """The real thread, on the real clock: every open wait gets its records, from one thread."""
     traced = make_traced(pending_delay=0.05, heartbeat_interval=0.1)
     release = threading.Event()
 
@@ -100,12 +151,11 @@ def test_one_heartbeat_thread_serves_many_open_spans(make_traced):
     assert len([s for s in traced.spans() if s.name == "wait leader"]) == 30
 
 
-def test_other_spans_are_not_watched(make_traced):
-    traced = make_traced(pending_delay=0.01, heartbeat_interval=0.05)
+def test_other_spans_are_not_watched(traced, driven):
     other = traced.runtime.tracer_provider.get_tracer("http-client")
     with other.start_as_current_span("GET /slow"):
-        time.sleep(0.15)
-    assert traced.pending() == []
+        assert driven.at(3600) == []
+    assert driven.processor.sent == 0
 
 
 def test_shutdown_ends_open_spans_as_abandoned(make_traced):

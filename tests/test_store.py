@@ -47,7 +47,7 @@ def test_bad_urls_and_database_names_are_refused():
 
 
 def test_store_flag_splits_url_and_database():
-    from swarmscope.ui.cli import store_url
+    from swarmscope.schema.location import store_url
 
     url, database = store_url(argparse.Namespace(store="http://u:p@clickhouse:8123/prod", data=None))
     assert (url, database) == ("http://u:p@clickhouse:8123", "prod")
@@ -105,7 +105,7 @@ def test_list_parameters_come_back_exactly_whatever_their_text(store):
 
 def test_stats_count_spans_traces_and_open_spans_exactly(store):
     from otlp_payloads import request, span
-    from swarmscope.ui.traces import stats
+    from swarmscope.schema.queries.traces import stats
 
     assert stats(store) == {"spans": 0, "traces": 0, "pending_spans": 0, "open_spans": 0}
     first, second, closed_id, open_id = os.urandom(16), os.urandom(16), os.urandom(8), os.urandom(8)

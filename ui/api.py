@@ -6,9 +6,10 @@ import dataclasses
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from swarmscope.schema.queries import traces
+from swarmscope.schema.times import ACCEPTED_FORMS
 
-from . import traces
-from .params import parse_time, parse_trace_id
+from .params import parse_time_ms, parse_trace_id
 
 router = APIRouter()
 
@@ -32,13 +33,13 @@ def api_traces(
     agent: str | None = None,
     run_id: str | None = None,
     status: Literal["ok", "error", "open"] | None = None,
-    since: str | None = Query(None, description="15m, 2h, 7d, unix seconds or ISO 8601"),
-    until: str | None = None,
+    since: str | None = Query(None, description=ACCEPTED_FORMS),
+    until: str | None = Query(None, description=ACCEPTED_FORMS),
     limit: int = Query(50, ge=1, le=1000),
 ) -> dict:
     items = traces.list_traces(
         request.app.state.store, service=service, agent=agent, run_id=run_id, status=status,
-        since=parse_time(since, "since"), until=parse_time(until, "until"), limit=limit,
+        since_ms=parse_time_ms(since, "since"), until_ms=parse_time_ms(until, "until"), limit=limit,
     )
     return {"traces": items}
 

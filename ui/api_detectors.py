@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from swarmscope.detectors import views
 from swarmscope.detectors.model import KINDS
+from swarmscope.schema.queries import tools
+from swarmscope.schema.times import ACCEPTED_FORMS, now_ms
 
-from .params import parse_time, parse_trace_id
+from .params import parse_time_ms, parse_trace_id
 
 router = APIRouter()
 
 Kind = Literal[KINDS]  # type: ignore[valid-type]
-SINCE_HELP = "15m, 2h, 7d (ago), unix seconds or ISO 8601"
+SINCE_HELP = ACCEPTED_FORMS
 
 
 def _since_ms(value: str | None, default_s: int | None) -> int:
-    moment = parse_time(value, "since")
-    if moment is None:
-        if default_s is None:
-            return 0
-        return int(datetime.now(timezone.utc).timestamp() * 1000) - default_s * 1000
-    return int(moment.replace(tzinfo=timezone.utc).timestamp() * 1000)
+    since = parse_time_ms(value, "since")
+    if since is None:
+        return 0 if default_s is None else now_ms() - default_s * 1000
+    return since
 
 
 def _config(request: Request):
@@ -66,7 +65,7 @@ def api_tools(
     since: str | None = Query(None, description=f"default 1h; {SINCE_HELP}"),
     limit: int = Query(200, ge=1, le=1000),
 ) -> dict:
-    return {"tools": views.tools(request.app.state.store, since_ms=_since_ms(since, 3600), limit=limit)}
+    return {"tools": tools.tools(request.app.state.store, since_ms=_since_ms(since, 3600), limit=limit)}
 
 
 @router.get("/api/tools/{name}/failures", tags=["detectors"])
@@ -77,9 +76,9 @@ def api_tool_failures(
     limit: int = Query(100, ge=1, le=1000),
 ) -> dict:
     store = request.app.state.store
-    if not views.tool_known(store, name):
+    if not tools.tool_known(store, name):
         raise HTTPException(404, f"no calls of tool {name!r} recorded")
-    failures = views.tool_failures(store, name, since_ms=_since_ms(since, 86400), limit=limit)
+    failures = tools.tool_failures(store, name, since_ms=_since_ms(since, 86400), limit=limit)
     return {"tool": name, "failures": failures}
 
 

@@ -32,7 +32,7 @@ class ServeOptions:
     segment_bytes: int = 16 * 1024 * 1024
     insert_bytes: int = 48 * 1024 * 1024
     detect_interval: float = 5.0
-    detect_config: str | None = None
+    config_path: str | None = None  # detector thresholds (serve --config)
 
 
 class BearerAuth:
@@ -81,7 +81,7 @@ def create_app(store: Store, options: ServeOptions | None = None) -> FastAPI:
                   description="Tracing backend for multi-agent AI systems")
     app.state.store = store
     app.state.limits = options.limits
-    app.state.detector_config = load_config(options.detect_config)  # the loop and the API share it
+    app.state.detector_config = load_config(options.config_path)  # the loop and the API share it
     app.state.committer = GroupCommitter(
         SegmentLog(options.wal_dir, fsync=options.wal_fsync),
         store.insert_otlp_files, store.insert_otlp, store.ping,

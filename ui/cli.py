@@ -6,25 +6,8 @@ import argparse
 import logging
 import sys
 
-
-def _store_args(parser: argparse.ArgumentParser) -> None:
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--data", default="./swarmscope-data",
-                       help="directory of the embedded store (default ./swarmscope-data)")
-    where.add_argument("--store", help="ClickHouse URL instead, e.g. http://user:pass@host:8123/swarmscope")
-
-
-def store_url(args: argparse.Namespace) -> tuple[str, str]:
-    """(url, database) for the parsed --data/--store options."""
-    from urllib.parse import urlparse
-
-    from swarmscope.schema.store import DEFAULT_DATABASE, embedded_url
-
-    if args.store:
-        parsed = urlparse(args.store)
-        database = parsed.path.strip("/") or DEFAULT_DATABASE
-        return parsed._replace(path="").geturl(), database
-    return embedded_url(args.data), DEFAULT_DATABASE
+from swarmscope.detectors.config import ConfigError, add_config_argument, load_config
+from swarmscope.schema.location import add_store_arguments, store_url
 
 
 def default_wal(args: argparse.Namespace) -> str:
@@ -38,7 +21,7 @@ def serve(argv: list[str]) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4318, help="OTLP/HTTP and the JSON API (default 4318)")
     parser.add_argument("--grpc-port", type=int, default=4317, help="OTLP/gRPC (default 4317; 0 disables)")
-    _store_args(parser)
+    add_store_arguments(parser)
     parser.add_argument("--api-key", help="require 'Authorization: Bearer KEY' for ingest and API")
     parser.add_argument("--retention-days", type=int, help="keep this many days of data (TTL)")
     parser.add_argument("--max-body-mb", type=float, default=16, help="largest request body accepted")
@@ -53,7 +36,8 @@ def serve(argv: list[str]) -> int:
                         help="the most log bytes one store insert normalizes (several segments at once)")
     parser.add_argument("--detect-interval", type=float, default=5.0,
                         help="seconds between detection sweeps (0 disables)")
-    parser.add_argument("--detect-config", help="detector thresholds (TOML or JSON)")
+    add_config_argument(parser)
+    parser.add_argument("--detect-config", dest="config", help=argparse.SUPPRESS)  # its former name
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
@@ -69,12 +53,11 @@ def serve(argv: list[str]) -> int:
               file=sys.stderr)
         return 2
 
-    from swarmscope.detectors.config import ConfigError, load_config
 
     try:
-        load_config(args.detect_config)  # fail now, with a clear message, not inside the server's startup
+        load_config(args.config)  # fail now, with a clear message, not inside the server's startup
     except (ConfigError, OSError) as exc:
-        print(f"swarmscope serve: bad --detect-config: {exc}", file=sys.stderr)
+        print(f"swarmscope serve: bad --config: {exc}", file=sys.stderr)
         return 2
     url, database = store_url(args)
     store = Store(url, database=database)
@@ -90,7 +73,7 @@ def serve(argv: list[str]) -> int:
         max_pending_bytes=int(args.max_queue_mb * mb), wal_dir=args.wal or default_wal(args),
         wal_fsync=args.wal_fsync,
         segment_bytes=int(args.segment_mb * mb), insert_bytes=int(args.insert_mb * mb),
-        detect_interval=args.detect_interval, detect_config=args.detect_config,
+        detect_interval=args.detect_interval, config_path=args.config,
     )
     app = create_app(store, options)
     logging.getLogger("swarmscope").info(

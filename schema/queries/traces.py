@@ -1,4 +1,4 @@
-"""Trace queries: the trace list from the trace index, one trace's spans with its open spans.
+"""Trace queries: the trace list from the trace index, one trace's spans with its open spans, counts.
 
 Pages and the JSON API both read through here, so a page never shows what the API would not.
 """
@@ -9,57 +9,61 @@ from datetime import datetime
 from typing import Any
 
 from swarmscope.schema.open_spans import unfinished
-from swarmscope.schema.params import in_list, list_param
+from swarmscope.schema.params import fill, in_list, list_param
 from swarmscope.schema.store import Store
-
-from .params import iso
+from swarmscope.schema.times import iso
 
 # Every open span's ids (schema/open_spans.py).
-ALL_OPEN_SPAN_KEYS = f"""
+ALL_OPEN_SPAN_KEYS = fill("""
 SELECT TraceId, SpanId FROM pending_spans FINAL
-WHERE {unfinished()}
-"""
-_OF_TRACES = f"TraceId IN {in_list('ids')}"
+WHERE {unfinished}
+""", unfinished=unfinished())
+_OF_TRACES = "TraceId IN " + in_list("ids")
 # The open spans of the traces bound as `ids`.
-OPEN_SPANS = f"""
+OPEN_SPANS = fill("""
 SELECT * FROM pending_spans FINAL
-WHERE {_OF_TRACES} AND {unfinished(_OF_TRACES)}
-"""
+WHERE {of_traces} AND {unfinished}
+""", of_traces=_OF_TRACES, unfinished=unfinished(_OF_TRACES))
+
+LIST_TRACES = """
+SELECT TraceId, min(Start) AS start_time, max(End) AS end_time,
+    uniqExactMerge(SpanIds) AS span_count, uniqExactMerge(ErrorSpanIds) AS error_count,
+    max(RootName) AS root_name, max(RootService) AS root_service,
+    groupUniqArrayArray(Services) AS services, groupUniqArrayArray(Agents) AS agents,
+    groupUniqArrayArray(RunIds) AS run_ids
+FROM traces WHERE {where}
+GROUP BY TraceId HAVING {having}
+ORDER BY start_time DESC LIMIT {limit:UInt32}"""
+# The trace-list filters: (WHERE on the index rows, HAVING on the trace) for each one given.
+_SINCE = ("End >= fromUnixTimestamp64Milli({since_ms:Int64})",
+          "start_time >= fromUnixTimestamp64Milli({since_ms:Int64})")
+_UNTIL = ("Start <= fromUnixTimestamp64Milli({until_ms:Int64})",
+          "start_time <= fromUnixTimestamp64Milli({until_ms:Int64})")
+_HAS = {"service": "has(services, {service:String})", "agent": "has(agents, {agent:String})",
+        "run_id": "has(run_ids, {run_id:String})"}
+_STATUS = {"error": "error_count > 0", "ok": "error_count = 0",
+           "open": fill("TraceId IN (SELECT TraceId FROM ({open}))", open=ALL_OPEN_SPAN_KEYS)}
+OPEN_COUNTS = fill("SELECT TraceId, count() AS n FROM ({open}) GROUP BY TraceId", open=OPEN_SPANS)
 
 
 def list_traces(store: Store, *, service: str | None = None, agent: str | None = None,
-                run_id: str | None = None, status: str | None = None, since: datetime | None = None,
-                until: datetime | None = None, limit: int = 50) -> list[dict[str, Any]]:
+                run_id: str | None = None, status: str | None = None, since_ms: int | None = None,
+                until_ms: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """The latest traces (newest first) matching every filter given; times are epoch milliseconds."""
     where, having = ["1"], ["1"]
     params: dict[str, Any] = {"limit": limit}
-    if since is not None:
-        where.append("End >= {since:DateTime64(9)}")
-        having.append("start_time >= {since:DateTime64(9)}")
-        params["since"] = since
-    if until is not None:
-        where.append("Start <= {until:DateTime64(9)}")
-        having.append("start_time <= {until:DateTime64(9)}")
-        params["until"] = until
-    for value, column, name in ((service, "services", "service"), (agent, "agents", "agent"),
-                                (run_id, "run_ids", "run_id")):
+    for bound, name, (on_rows, on_trace) in ((since_ms, "since_ms", _SINCE), (until_ms, "until_ms", _UNTIL)):
+        if bound is not None:
+            where.append(on_rows)
+            having.append(on_trace)
+            params[name] = bound
+    for name, value in (("service", service), ("agent", agent), ("run_id", run_id)):
         if value:
-            having.append(f"has({column}, {{{name}:String}})")
+            having.append(_HAS[name])
             params[name] = value
-    if status == "error":
-        having.append("error_count > 0")
-    elif status == "ok":
-        having.append("error_count = 0")
-    elif status == "open":
-        having.append(f"TraceId IN (SELECT TraceId FROM ({ALL_OPEN_SPAN_KEYS}))")
-    rows = store.rows(f"""
-        SELECT TraceId, min(Start) AS start_time, max(End) AS end_time,
-            uniqExactMerge(SpanIds) AS span_count, uniqExactMerge(ErrorSpanIds) AS error_count,
-            max(RootName) AS root_name, max(RootService) AS root_service,
-            groupUniqArrayArray(Services) AS services, groupUniqArrayArray(Agents) AS agents,
-            groupUniqArrayArray(RunIds) AS run_ids
-        FROM traces WHERE {' AND '.join(where)}
-        GROUP BY TraceId HAVING {' AND '.join(having)}
-        ORDER BY start_time DESC LIMIT {{limit:UInt32}}""", params)
+    if status:
+        having.append(_STATUS[status])
+    rows = store.rows(fill(LIST_TRACES, where=" AND ".join(where), having=" AND ".join(having)), params)
     open_counts = _open_counts(store, [r["TraceId"] for r in rows])
     return [{
         "trace_id": r["TraceId"],
@@ -80,12 +84,12 @@ def list_traces(store: Store, *, service: str | None = None, agent: str | None =
 def _open_counts(store: Store, trace_ids: list[str]) -> dict[str, int]:
     if not trace_ids:
         return {}
-    rows = store.rows(f"SELECT TraceId, count() AS n FROM ({OPEN_SPANS}) GROUP BY TraceId",
-                      {"ids": list_param(trace_ids)})
+    rows = store.rows(OPEN_COUNTS, {"ids": list_param(trace_ids)})
     return {r["TraceId"]: r["n"] for r in rows}
 
 
-def _common(r: dict[str, Any]) -> dict[str, Any]:
+def span_fields(r: dict[str, Any]) -> dict[str, Any]:
+    """The API keys that a finished span row (`spans`) and an open one (`pending_spans`) share."""
     return {
         "trace_id": r["TraceId"],
         "span_id": r["SpanId"],
@@ -119,19 +123,24 @@ def _common(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+TRACE_BOUNDS = ("SELECT min(Start) AS s, max(End) AS e FROM traces WHERE TraceId = {id:String} "
+                "HAVING count() > 0")
+FINISHED_SPANS = """
+SELECT * FROM spans FINAL
+WHERE TraceId = {id:String} AND Timestamp BETWEEN {s:DateTime64(9)} AND {e:DateTime64(9)}
+ORDER BY Timestamp"""
+OPEN_SPANS_BY_START = OPEN_SPANS + " ORDER BY StartTime"
+
+
 def get_trace(store: Store, trace_id: str) -> list[dict[str, Any]] | None:
     """Every span of the trace (finished and open), by start time; None for an unknown trace."""
-    bounds = store.rows("SELECT min(Start) AS s, max(End) AS e FROM traces WHERE TraceId = {id:String} "
-                        "HAVING count() > 0", {"id": trace_id})
+    bounds = store.rows(TRACE_BOUNDS, {"id": trace_id})
     if not bounds:
         return None
-    finished = store.rows("""
-        SELECT * FROM spans FINAL
-        WHERE TraceId = {id:String} AND Timestamp BETWEEN {s:DateTime64(9)} AND {e:DateTime64(9)}
-        ORDER BY Timestamp""", {"id": trace_id, "s": bounds[0]["s"], "e": bounds[0]["e"]})
+    finished = store.rows(FINISHED_SPANS, {"id": trace_id, "s": bounds[0]["s"], "e": bounds[0]["e"]})
     spans = []
     for r in finished:
-        span = _common(r)
+        span = span_fields(r)
         end = r["Timestamp"].timestamp() + r["Duration"] / 1e9
         span.update({
             "start_time": iso(r["Timestamp"]),
@@ -148,8 +157,8 @@ def get_trace(store: Store, trace_id: str) -> list[dict[str, Any]] | None:
                       zip(r["Links.TraceId"], r["Links.SpanId"], r["Links.Attributes"], strict=True)],
         })
         spans.append(span)
-    for r in store.rows(OPEN_SPANS + " ORDER BY StartTime", {"ids": list_param([trace_id])}):
-        span = _common(r)
+    for r in store.rows(OPEN_SPANS_BY_START, {"ids": list_param([trace_id])}):
+        span = span_fields(r)
         span.update({
             "start_time": iso(r["StartTime"]),
             "end_time": None,
@@ -168,15 +177,15 @@ def get_trace(store: Store, trace_id: str) -> list[dict[str, Any]] | None:
 
 
 # One query, not four: clients poll this, and each query pays its own round trip and planning.
-# Span rows as stored: a re-sent span counts twice until the background merge folds it. Exact
-# (FINAL) counting reads every key: ~25 ms per 150k spans, seconds on a large store.
-STATS = f"""
+# Span rows as stored: a re-sent span counts twice until the background merge folds it (exact FINAL
+# counting reads every key).
+STATS = fill("""
 SELECT
     (SELECT count() FROM spans) AS spans,
     (SELECT uniqExact(TraceId) FROM traces) AS traces,
     (SELECT count() FROM pending_spans FINAL) AS pending_spans,
-    (SELECT count() FROM ({ALL_OPEN_SPAN_KEYS})) AS open_spans
-"""
+    (SELECT count() FROM ({open})) AS open_spans
+""", open=ALL_OPEN_SPAN_KEYS)
 
 
 def stats(store: Store) -> dict[str, int]:

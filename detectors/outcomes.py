@@ -1,0 +1,19 @@
+"""What a finished span's outcome is, as SQL conditions on `spans` rows: each defined once, used by
+every detector that asks."""
+
+from __future__ import annotations
+
+from swarmscope.schema.params import fill
+
+# It failed: status Error, timed out, or its task failed, was abandoned or timed out.
+FAILED = "(StatusCode = 'Error' OR TimedOut = 1 OR TaskStatus IN ('failed', 'abandoned', 'timeout'))"
+
+# It completed: it did not fail and did not report only part of its task done. A side effect ran.
+COMPLETED = fill("(NOT {failed} AND TaskStatus != 'partial')", failed=FAILED)
+
+# It claims success: its task is reported completed, or it is an agent span with status Ok; and it is
+# not itself an error. What phantom_completion and partial_failure check against the trace.
+CLAIM = (
+    "(StatusCode != 'Error' AND "
+    "(TaskStatus = 'completed' OR (Operation = 'invoke_agent' AND StatusCode = 'Ok')))"
+)
