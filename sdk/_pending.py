@@ -136,7 +136,7 @@ class PendingSpanProcessor(SpanProcessor):
             self._agents[span_id] = agent
         if span_id not in self._open and span.end_time is None:
             self._open[span_id] = span
-            self._fresh.append((time.monotonic() + self.delay, span_id))
+            self._fresh.append((self._clock() + self.delay, span_id))
 
     def on_end(self, span: ReadableSpan) -> None:
         self._open.pop(span.context.span_id, None)

@@ -15,13 +15,13 @@ import sys
 import warnings
 from typing import Annotated
 
-import swarmscope
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import InjectedToolCallId, tool
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode
 from langgraph.types import Command
+from swarm_main import main
 
 warnings.filterwarnings("ignore", message=".*create_react_agent.*")
 from langgraph.prebuilt import create_react_agent  # noqa: E402 - after silencing its move notice
@@ -118,11 +118,4 @@ def hang() -> None:
 
 
 if __name__ == "__main__":
-    url, run_id, mode = sys.argv[1:4]
-    swarmscope.init("langgraph-swarm", endpoint=url, instrument=True, pending_delay=0.1,
-                    heartbeat_interval=0.5)
-    with swarmscope.run(run_id):
-        {"swarm": swarm, "storm": storm, "loop": loop, "hang": hang}[mode]()
-        if mode == "swarm":
-            swarm()  # a second trace in the same run
-    swarmscope.shutdown()
+    main("langgraph-swarm", {"swarm": swarm, "storm": storm, "loop": loop, "hang": hang})

@@ -16,9 +16,9 @@ import itertools
 import json
 import sys
 
-import swarmscope
 from agents import Agent, Model, ModelResponse, Runner, Usage, function_tool, generation_span
 from openai.types.responses import ResponseFunctionToolCall, ResponseOutputMessage, ResponseOutputText
+from swarm_main import main
 
 _ids = itertools.count()
 
@@ -113,11 +113,4 @@ def hang() -> None:
 
 
 if __name__ == "__main__":
-    url, run_id, mode = sys.argv[1:4]
-    swarmscope.init("openai-agents-swarm", endpoint=url, instrument=True, pending_delay=0.1,
-                    heartbeat_interval=0.5)
-    with swarmscope.run(run_id):
-        {"swarm": swarm, "storm": storm, "loop": loop, "hang": hang}[mode]()
-        if mode == "swarm":
-            swarm()  # a second trace in the same run
-    swarmscope.shutdown()
+    main("openai-agents-swarm", {"swarm": swarm, "storm": storm, "loop": loop, "hang": hang})

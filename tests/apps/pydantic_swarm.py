@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import sys
 
-import swarmscope
 from pydantic_ai import Agent, ModelRetry, RunContext
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart, ToolReturnPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
+from swarm_main import main
 
 
 def tool_calls_so_far(messages: list[ModelMessage]) -> int:
@@ -102,11 +102,4 @@ def hang() -> None:
 
 
 if __name__ == "__main__":
-    url, run_id, mode = sys.argv[1:4]
-    swarmscope.init("pydantic-swarm", endpoint=url, instrument=True, pending_delay=0.1,
-                    heartbeat_interval=0.5)
-    with swarmscope.run(run_id):
-        {"swarm": swarm, "storm": storm, "loop": loop, "hang": hang}[mode]()
-        if mode == "swarm":
-            swarm()  # a second trace in the same run
-    swarmscope.shutdown()
+    main("pydantic-swarm", {"swarm": swarm, "storm": storm, "loop": loop, "hang": hang})
