@@ -10,6 +10,8 @@ APPS = Path(__file__).parent / "apps"
 # Stalls judged after 1 s (a tool call that has not ended by then is a stalled wait), sweeps twice a
 # second: the tests poll the API with a deadline, they do not sleep.
 DETECT_CONFIG = "[stalled_wait]\ndefault_timeout_s = 1.0\n"
+# How long a test polls for what a sweep finds: generous, as 2 loaded cores run the app, serve and sweeps.
+DEADLINE_S = 90.0
 
 
 def start_server(server_factory, tmp_path: Path):
@@ -40,7 +42,7 @@ def findings(server, kind: str, run_id: str | None = None) -> list[dict]:
     return server.get("/api/findings", kind=kind, run_id=run_id)["findings"]
 
 
-def wait_until_equal(server, read, expected, timeout: float = 20.0) -> None:
+def wait_until_equal(server, read, expected, timeout: float = DEADLINE_S) -> None:
     """Poll `read()` until it equals `expected`; on timeout fail showing the difference."""
     try:
         server.wait_for(lambda: read() == expected, timeout=timeout)

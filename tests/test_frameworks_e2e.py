@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pytest
 from framework_helpers import (
+    DEADLINE_S,
     agents_by_name,
     findings,
     run_app,
@@ -86,7 +87,7 @@ def test_agents_tokens_tools_and_runs(framework, served) -> None:
         rows = served.get("/api/tools/run_tests/failures")["failures"]
         return rows if len(rows) == 2 and all(r["attempt"] == 1 for r in rows) else None
 
-    rows = served.wait_for(failures)
+    rows = served.wait_for(failures, timeout=DEADLINE_S)
     assert {r["agent_id"] for r in rows} == {"coder"}
     assert {r["message"] for r in rows} == {framework.failure_message}
     assert len(served.get("/api/traces", run_id="run-1")["traces"]) == 2
@@ -95,21 +96,21 @@ def test_agents_tokens_tools_and_runs(framework, served) -> None:
 def test_retry_storm(framework, served) -> None:
     """Three agents at once, each retrying a failing tool with the same arguments 4 times."""
     run_app(framework.app, served, "run-storm", "storm")
-    found = served.wait_for(lambda: findings(served, "retry_storm"))
+    found = served.wait_for(lambda: findings(served, "retry_storm"), timeout=DEADLINE_S)
     assert len(found) == 1 and sorted(found[0]["agent_ids"]) == ["w0", "w1", "w2"]
     assert found[0]["evidence"]["tool"] == "flaky_api"
 
 
 def test_loop(framework, served) -> None:
     run_app(framework.app, served, "run-loop", "loop")
-    found = served.wait_for(lambda: findings(served, "loop"))
+    found = served.wait_for(lambda: findings(served, "loop"), timeout=DEADLINE_S)
     assert [f["agent_ids"] for f in found] == [["looper"]]
 
 
 def test_hanging_tool_call_is_a_stalled_wait_before_it_ends(framework, served) -> None:
     proc = start_hanging(framework.app, served, "run-hang")
     try:
-        found = served.wait_for(lambda: findings(served, "stalled_wait"), timeout=30)
+        found = served.wait_for(lambda: findings(served, "stalled_wait"), timeout=DEADLINE_S)
         assert [f["agent_ids"] for f in found] == [["waiter"]]
         assert "wait_for_approval" in found[0]["summary"]
     finally:
