@@ -183,6 +183,8 @@ def resolve_trace(rows: list[dict[str, Any]]) -> list[list[Any]]:
         stack = [(span_id, inherited_agent, outer_run)]
         while stack:
             sid, up_agent, up_run = stack.pop()
+            if sid in agent:  # parent ids that form a cycle (hostile or broken input)
+                continue
             span = spans[sid]
             own = span.own_agent()
             agent[sid] = own if own[0] else up_agent
@@ -192,6 +194,10 @@ def resolve_trace(rows: list[dict[str, Any]]) -> list[list[Any]]:
     # Roots: spans whose parent is not (yet) here. A late parent re-resolves the trace.
     for span in spans.values():
         if span.parent not in spans:
+            walk(span.id, ("", ""), "")
+    # Only spans on a parent cycle are left: entered at an agent span, if the cycle has one.
+    for span in sorted(spans.values(), key=lambda s: (not s.own_agent()[0], s.id)):
+        if span.id not in agent:
             walk(span.id, ("", ""), "")
 
     # Tokens reported below a span make its own figures a repeat of theirs.

@@ -165,3 +165,24 @@ def test_content_that_is_not_json_is_fingerprinted_as_text(store) -> None:
                                              c.OI_INPUT_VALUE: "plain {text"}))
     resolve_traces(store, [trace.hex()])
     assert resolved(store, trace)["t"]["InputHash"] == fingerprint("plain {text")
+
+
+def test_hostile_shapes_resolve_without_losing_the_good_spans(store) -> None:
+    """Parent ids in a cycle, a span that is its own parent, junk metadata and token counts, content
+    that looks like SQL: every span gets a row, the good ones their agent."""
+    trace, (a, b, selfish, agent, tool) = os.urandom(16), ids(5)
+    send(store,
+         span(trace, a, b, "cycle-a", {c.OI_SPAN_KIND: "TOOL", c.OI_TOOL_NAME: "x"}),
+         span(trace, b, a, "cycle-b", {c.OI_SPAN_KIND: "AGENT", c.OI_AGENT_NAME: "loopy"}),
+         span(trace, selfish, selfish, "selfish", {c.OI_METADATA: '{"langgraph_checkpoint_ns": ['}),
+         span(trace, tool, agent, "t", {c.OI_SPAN_KIND: "TOOL", c.OI_TOOL_NAME: "t",
+                                        c.OI_INPUT_VALUE: "'); DROP TABLE spans; --",
+                                        c.AGGREGATED_INPUT_TOKENS: "12abc"}),
+         span(trace, agent, b"", "invoke_agent good", {c.OPERATION: c.OP_AGENT,
+                                                        c.OI_METADATA: "not json"}))
+    assert resolve_traces(store, [trace.hex()]) == 5
+    rows = resolved(store, trace)
+    assert {n: r["AgentId"] for n, r in rows.items()} == {
+        "cycle-a": "loopy", "cycle-b": "loopy", "selfish": "", "t": "good", "invoke_agent good": "good"}
+    assert rows["t"]["InputHash"] == fingerprint("'); DROP TABLE spans; --")
+    assert store.scalar("SELECT count() FROM spans WHERE TraceId = {t:String}", {"t": trace.hex()}) == 5
