@@ -49,12 +49,13 @@ def test_a_condition_that_comes_back_reopens_its_finding(store):
     agent = sc.agent("coder", start=-120, dur=None)
     sc.heartbeat(agent, at=-30, interval_ms=1000)
     sc.insert(store)
-    first = detect(store)[0]
+    now = sc.now_ns // 1_000_000
+    first = detect(store, now=now)[0]
     sc.heartbeat(agent, at=0, interval_ms=1000)
     sc.insert(store)
-    assert detect(store) == []
+    assert detect(store, now=now) == []
     assert stored(store)[0]["Status"] == "resolved"
-    later = sc.now_ns // 1_000_000 + 10_000  # ten seconds of silence again
+    later = now + 10_000  # ten seconds of silence again
     again = detect(store, now=later)[0]
     assert again.id == first.id and again.first_seen_ms == first.first_seen_ms
     [row] = stored(store)
