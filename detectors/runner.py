@@ -145,6 +145,7 @@ SELECT toUnixTimestamp64Milli(max(InsertedAt)) AS upto_ms, uniqExact(TraceId) AS
 FROM spans
 WHERE InsertedAt > fromUnixTimestamp64Milli({after_ms:Int64})
 """
+WATERMARK_SQL = "SELECT toUnixTimestamp64Milli(max(InsertedAt)) FROM spans"
 DIRTY_START_SQL = fill(
     "SELECT toUnixTimestamp64Milli(min(Start)) FROM traces WHERE {in_dirty}", in_dirty=IN_DIRTY_TRACES
 )
@@ -188,7 +189,7 @@ class DetectionLoop:
             if self._watermark_ms is None:
                 dirty = None
                 since = now - int(self.config.get("sweep", "lookback_s") * 1000)
-                watermark = self.store.scalar("SELECT toUnixTimestamp64Milli(max(InsertedAt)) FROM spans")
+                watermark = self.store.scalar(WATERMARK_SQL)
             else:
                 after = self._watermark_ms - overlap
                 moved = self.store.rows(DIRTY_SQL, {"after_ms": after})[0]
