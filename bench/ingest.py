@@ -27,7 +27,6 @@ import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
 SPANS_PER_REQUEST = 512
 

@@ -4,7 +4,7 @@ One module per kind or family:
 
 - liveness.py       stalled_wait, lost_heartbeat (open spans)
 - waitgraph.py      deadlock (cycles in the wait-for graph of open waits)
-- completion.py     phantom_completion, partial_failure
+- completion.py     phantom_completion, partial_failure (outcomes.py: what failed/completed/claim mean)
 - retries.py        retry_storm, duplicate_execution
 - context_bloat.py  context_bloat
 - loops.py          loop
@@ -14,8 +14,3 @@ runner.py sweeps them (once, or continuously in DetectionLoop), persist.py keeps
 deduplicated in the `findings` table, views.py is their read side for the API (findings, waits,
 agents). See docs/detectors.md.
 """
-
-from .config import DetectorConfig, load_config
-from .model import KINDS, Finding
-
-__all__ = ["KINDS", "DetectorConfig", "Finding", "load_config"]

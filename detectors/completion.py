@@ -201,12 +201,9 @@ def _disagreements(sweep: Sweep) -> list[Finding]:
 # Per trace in scope that has a claim: the span tree as arrays of numbers (span ids hashed), kept only
 # for the few traces that can hold a partial failure: a span failed and was not recovered by a later
 # successful attempt of the same call under the same parent, or a span ended after its parent. Python
-# then walks up from those spans to the claims among their ancestors (see _partial_pairs).
-# Cost, on a cold sweep over every trace (~0.55 -> ~0.3 s on one core): numbers only (ids, names, agents
-# and the run are read afterwards for the traces found, see PARTIAL_DETAILS_SQL); attempt and flags
-# packed in one array; the retry key hashed only where a retry can match (failed spans and spans with an
-# attempt number); cityHash64, not sipHash64 (~3x cheaper on hex ids, more on LowCardinality columns).
-# The walk up was an arrayFold in SQL: ~0.15 s for the ~5% of traces that pass; in Python ~0.03 s.
+# then walks up from those spans to the claims among their ancestors (see _partial_pairs). Numbers only,
+# because a cold sweep groups every trace: names are read afterwards for the traces found
+# (PARTIAL_DETAILS_SQL). Measurements: docs/detectors.md, "Cost".
 PARTIAL_SQL = fill("""
 WITH {slack_ns:Int64} AS slack
 SELECT TraceId, hids, hparents, ends, claims, unrecovered

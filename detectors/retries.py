@@ -102,10 +102,9 @@ def detect_retry_storms(sweep: Sweep) -> list[Finding]:
 
 # Two steps: count completions per hash of the key (no strings kept per key) to find the few keys
 # completed more than once, then, only if there are any, group their completions by key, tool and span
-# (a row repeated by an unmerged part counts once there). Grouping every completion by its strings cost
-# ~0.6 s cold; the second step as a subquery of the first cost another ~0.06 s even with no key to read.
+# (a row repeated by an unmerged part counts once there); see docs/detectors.md, "Cost".
 # Only keys seen in scope (on an incremental sweep: in the traces that moved) count.
-# PREWHERE on the key alone, the other conditions after it: ~15% cheaper than the planner's own split.
+# PREWHERE on the key alone, the other conditions after it (cheaper than the planner's own split).
 DUPLICATE_KEYS_SQL = fill("""
 SELECT cityHash64(IdempotencyKey) AS k
 FROM spans

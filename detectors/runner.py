@@ -3,9 +3,8 @@
 A *full* sweep looks at every trace in the window (`lookback_s`, or `--since`). A continuous loop
 does one full sweep, then incremental ones: the finished-span detectors only revisit traces (and for
 run-wide kinds, runs) that received finished spans since the previous sweep (found through the
-InsertedAt skip index),
-while the open-span detectors (stalled waits, heartbeats, the wait-for graph) always look at every
-open span, which is what they are about.
+InsertedAt skip index), while the `every_trace` detectors (open spans: stalled waits, heartbeats, the
+wait-for graph; and those with a window of their own) look at everything every time.
 """
 
 from __future__ import annotations
@@ -53,15 +52,11 @@ DETECTORS = [
 
 # The detectors of one sweep run two at a time (each thread has its own store client; chDB runs their
 # queries in parallel), heaviest first so the two threads finish together. Embedded, they share this
-# machine's cores, so each query gets its share: one detector per core with one ClickHouse thread each
-# did a cold sweep with ~10% less CPU than two threads each (less merging of partial aggregates).
-# A server's own cores are its business.
+# machine's cores: each query gets its share (a server's own cores are its business).
+# Measurements behind these choices: docs/detectors.md, "Cost".
 SWEEP_THREADS = 2
 EMBEDDED_QUERY_THREADS = max(1, (os.cpu_count() or 1) // SWEEP_THREADS)
-# (Reading column files through mmap saved ~8% CPU per cold sweep in one measurement and nothing in
-# another, and puts the mapped pages in the process's RSS next to ingest: reads stay on pread.)
-# drift (~0.1 s cold) before the light ones: submitted last, it left one thread running alone at the end
-# (the two threads finished ~65 ms apart; ~25 ms with drift fourth).
+# Heaviest first; drift before the light ones, so that no thread finishes long before the other.
 SUBMIT_ORDER = [
     "partial_failure", "phantom_completion", "context_bloat", "drift", "duplicate_execution", "loop"
 ]
@@ -159,6 +154,7 @@ SELECT toUnixTimestamp64Milli(max(InsertedAt)) AS upto_ms, uniqExact(TraceId) AS
 FROM spans
 WHERE InsertedAt > fromUnixTimestamp64Milli({after_ms:Int64})
 """
+WATERMARK_SQL = "SELECT toUnixTimestamp64Milli(max(InsertedAt)) FROM spans"
 DIRTY_START_SQL = fill(
     "SELECT toUnixTimestamp64Milli(min(Start)) FROM traces WHERE {in_dirty}", in_dirty=IN_DIRTY_TRACES
 )
@@ -202,7 +198,7 @@ class DetectionLoop:
             if self._watermark_ms is None:
                 dirty = None
                 since = now - int(self.config.get("sweep", "lookback_s") * 1000)
-                watermark = self.store.scalar("SELECT toUnixTimestamp64Milli(max(InsertedAt)) FROM spans")
+                watermark = self.store.scalar(WATERMARK_SQL)
             else:
                 after = self._watermark_ms - overlap
                 moved = self.store.rows(DIRTY_SQL, {"after_ms": after})[0]

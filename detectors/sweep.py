@@ -178,8 +178,7 @@ class Dirty:
     """An incremental sweep's scope: the traces that received finished spans inserted in (after_ms,
     upto_ms], `traces` of them. Kept as a condition ClickHouse evaluates (DIRTY_TRACES_SQL, through the
     InsertedAt skip index), not as a list of ids: after a burst the list is tens of thousands of ids,
-    and every query of the sweep would carry it (clickhouse-connect escapes a bound string at ~0.3 µs
-    a character: ~0.3 s per query for 29,000 trace ids)."""
+    and every query of the sweep would carry it (see docs/detectors.md, "Cost")."""
 
     after_ms: int
     upto_ms: int

@@ -3,21 +3,16 @@ fill every table exactly as the flattening SELECT does, so the benchmark's ratio
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import fresh_store
+from harness import fresh_store
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from otlp_payloads import request, span
-
-BENCH = Path(__file__).resolve().parent.parent / "bench"
-sys.path.insert(0, str(BENCH))
-
-from python_rows import COLUMN_NAMES, rows_of  # noqa: E402
-from workload import SwarmTraffic  # noqa: E402
+from python_rows import COLUMN_NAMES, rows_of  # bench/ (pytest pythonpath)
+from workload import SwarmTraffic
 
 TABLES = {
     "spans": "SELECT * EXCEPT InsertedAt FROM spans FINAL ORDER BY TraceId, SpanId",

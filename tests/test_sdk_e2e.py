@@ -1,4 +1,4 @@
-"""End to end: the SDK into a real `swarmscope serve` (the `server` fixture from conftest.py).
+"""End to end: the SDK into a real `swarmscope serve` (the `server` fixture).
 
 Each scenario runs in its own interpreter (tests/sdk_helpers.py), as agent code would.
 """
