@@ -15,7 +15,13 @@ import json
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from swarmscope.schema.normalize import OPENINFERENCE_OPERATIONS, SPAN_KINDS, STATUS_CODES, STREAM_COLUMNS
+from swarmscope.schema.normalize import (
+    LANGSMITH_OPERATIONS,
+    OPENINFERENCE_OPERATIONS,
+    SPAN_KINDS,
+    STATUS_CODES,
+    STREAM_COLUMNS,
+)
 from swarmscope.schema.sql import MAX_ATTRIBUTE_BYTES
 
 COLUMN_NAMES = [name.strip("`") for name, _ in STREAM_COLUMNS]
@@ -87,6 +93,10 @@ def operation(a: dict[str, str]) -> str:
     traceloop = a.get("traceloop.span.kind")
     if traceloop in ("agent", "tool"):
         return "invoke_agent" if traceloop == "agent" else "execute_tool"
+    if langsmith := a.get("langsmith.span.kind"):
+        return LANGSMITH_OPERATIONS.get(langsmith.lower(), langsmith.lower())
+    if a.get("mcp.method.name") == "tools/call":
+        return "execute_tool"
     if a.get("swarmscope.wait.for") or a.get("swarmscope.wait.task_id") or a.get("swarmscope.wait.resource"):
         return "wait"
     return ""
@@ -106,16 +116,19 @@ def hex_id(raw: bytes) -> str:
     return "" if not raw.strip(b"\0") else raw.hex()
 
 
-def derived(a: dict[str, str], r: dict[str, str], status_message: str) -> list[Any]:
+def derived(a: dict[str, str], r: dict[str, str], status_message: str, name: str) -> list[Any]:
     """The DERIVED columns of schema/normalize.py, in order."""
     tool_name = first(a, "gen_ai.tool.name", "tool.name") or (
-        a.get("traceloop.entity.name", "") if a.get("traceloop.span.kind") == "tool" else "")
+        a.get("traceloop.entity.name", "") if a.get("traceloop.span.kind") == "tool" else "") or (
+        name if a.get("langsmith.span.kind") == "tool" else "") or (
+        name[len("tools/call"):].lstrip() if a.get("mcp.method.name") == "tools/call" else "")
+    agent_keys = ("graph.node.id", "langsmith.metadata.lc_agent_name", "tool.agent_role")
     error_type = a.get("error.type", "")
     message = status_message.lower()
     return [
         operation(a),
-        first(a, "gen_ai.agent.id", "gen_ai.agent.name", "agent.name", "graph.node.id"),
-        first(a, "gen_ai.agent.name", "agent.name", "gen_ai.agent.id", "graph.node.id"),
+        first(a, "gen_ai.agent.id", "gen_ai.agent.name", "agent.name", *agent_keys),
+        first(a, "gen_ai.agent.name", "agent.name", "gen_ai.agent.id", *agent_keys),
         a.get("swarmscope.agent.role", ""),
         tool_name,
         first(a, "gen_ai.tool.call.id", "tool.id", "tool_call.id"),
@@ -125,7 +138,8 @@ def derived(a: dict[str, str], r: dict[str, str], status_message: str) -> list[A
         to_uint(first(a, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
                       "llm.token_count.completion")),
         to_float(a.get("swarmscope.confidence", "")),
-        first(a, "swarmscope.run.id", "gen_ai.conversation.id", "session.id") or first(
+        first(a, "swarmscope.run.id", "gen_ai.conversation.id", "session.id",
+              "langsmith.metadata.thread_id", "mcp.session.id") or first(
             r, "swarmscope.run.id", "session.id"),
         first(a, "swarmscope.task.id", "a2a.task.id"),
         first(a, "swarmscope.task.status", "a2a.task.state").lower(),
@@ -178,7 +192,7 @@ def rows_of(request: ExportTraceServiceRequest) -> list[list[Any]]:
                     [link.span_id.hex() for link in span.links],
                     [link.trace_state for link in span.links],
                     [attributes(link.attributes) for link in span.links],
-                    *derived(a, r, message),
+                    *derived(a, r, message, span.name),
                     int(pending),
                     to_uint(first(a, "swarmscope.heartbeat.interval_ms", "logfire.heartbeat.interval_ms"),
                             None),

@@ -2,12 +2,17 @@
 
 Counts finished and still-open agent spans alike, so a loop is seen while the run goes on. A run is
 `swarmscope.run.id` (else the trace). Fires at `max_repeats` identical inputs (per-agent override).
+
+Framework traces carry no input fingerprint of ours: there the same tool called by one agent with the
+same arguments (fingerprint derived from its content, schema/resolve.py), succeeding each time, is the
+loop. Failed calls are retries (retry_storm's business), not a loop.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+from swarmscope import _conventions as c
 from swarmscope.schema.params import fill
 
 from .model import Finding, common
@@ -42,7 +47,32 @@ class Invocation(NamedTuple):
     time_ms: int
 
 
+# Tool calls whose fingerprint was derived from content (no swarmscope.input.hash of their own), with
+# the tool in the fingerprint so two tools given the same arguments differ.
+TOOL_LOOP_SQL = """
+SELECT if(RunId != '', RunId, TraceId) AS run, AgentId, concat(ToolName, ':', InputHash) AS InputHash,
+    groupUniqArray((TraceId, SpanId, toUnixTimestamp64Milli(Timestamp))) AS spans
+FROM spans_resolved
+WHERE {run_scope} AND ToolName != '' AND InputHash != '' AND AgentId != '' AND StatusCode != 'Error'
+  AND NOT mapContains(SpanAttributes, {input_hash_key:String})
+GROUP BY run, AgentId, ToolName, InputHash
+HAVING length(spans) >= {min_repeats:UInt64}
+"""
+
+
 def detect_loops(sweep: Sweep) -> list[Finding]:
+    return _agent_loops(sweep) + _tool_loops(sweep)
+
+
+def _tool_loops(sweep: Sweep) -> list[Finding]:
+    scope, params = sweep.run_scope()
+    least = int(sweep.config.least("loop", "max_repeats"))
+    rows = sweep.store.rows(fill(TOOL_LOOP_SQL, run_scope=scope),
+                            {**params, "min_repeats": least, "input_hash_key": c.INPUT_HASH})
+    return _findings(sweep, rows, "called the same tool with the same arguments")
+
+
+def _agent_loops(sweep: Sweep) -> list[Finding]:
     cfg = sweep.config
     scope, pending_scope, params = sweep.agent_runs_scope()
     least = cfg.least("loop", "max_repeats")
@@ -56,6 +86,11 @@ def detect_loops(sweep: Sweep) -> list[Finding]:
         fill(LOOP_SQL, run_scope=scope, pending_run_scope=pending_scope, repeated_input=repeated),
         {**params, "min_repeats": int(least)},
     )
+    return _findings(sweep, rows, "received the same input")
+
+
+def _findings(sweep: Sweep, rows: list[dict], what: str) -> list[Finding]:
+    cfg = sweep.config
     findings = []
     for r in rows:
         agent = r["AgentId"]
@@ -69,7 +104,7 @@ def detect_loops(sweep: Sweep) -> list[Finding]:
                 kind="loop",
                 key=f"{r['run']}/{agent}/{r['InputHash']}",
                 severity="warning",
-                summary=f"{agent} received the same input {len(spans)} times in one "
+                summary=f"{agent} {what} {len(spans)} times in one "
                 f"{'run' if is_run else 'trace'}: it is going round in circles",
                 evidence={
                     "agent_id": agent,

@@ -30,7 +30,7 @@ FROM (
         SELECT ToolName, SpanId, any(TraceId) AS trace,
             if(any(AgentId) != '', any(AgentId), concat('service:', any(ServiceName))) AS agent,
             toUnixTimestamp64Milli(any(Timestamp)) AS t_ms
-        FROM spans
+        FROM spans_resolved
         WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND ToolName != '' AND Attempt > 1
           AND ({all_tools:UInt8} OR ToolName IN {tools})
           AND ToolName NOT IN {exclude}

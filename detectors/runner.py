@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from swarmscope.schema.params import fill
+from swarmscope.schema.resolve import resolve_window
 from swarmscope.schema.times import now_ms
 
 from . import completion, context_bloat, drift, liveness, loops, persist, retries, waitgraph
@@ -95,8 +96,16 @@ def run_sweep(
     now = now_ms() if now is None else now
     if since_ms is None:
         since_ms = now - int(config.get("sweep", "lookback_s") * 1000)
+    # Framework traces first get what only their whole tree tells (agents, runs, retries; schema/resolve.py).
+    started = time.perf_counter()
+    if dirty is None:
+        resolve_window(store, since_ms, now)
+    elif dirty.traces:
+        resolve_window(store, dirty.after_ms, dirty.upto_ms)
+    resolve_ms = (time.perf_counter() - started) * 1000
     sweep = Sweep(store, config, now, since_ms, dirty)
     result = SweepResult(traces_in_scope=None if dirty is None else dirty.traces)
+    result.timings_ms["resolve"] = resolve_ms
     selected = [
         d
         for d in DETECTORS
@@ -145,6 +154,7 @@ SELECT toUnixTimestamp64Milli(max(InsertedAt)) AS upto_ms, uniqExact(TraceId) AS
 FROM spans
 WHERE InsertedAt > fromUnixTimestamp64Milli({after_ms:Int64})
 """
+WATERMARK_SQL = "SELECT toUnixTimestamp64Milli(max(InsertedAt)) FROM spans"
 DIRTY_START_SQL = fill(
     "SELECT toUnixTimestamp64Milli(min(Start)) FROM traces WHERE {in_dirty}", in_dirty=IN_DIRTY_TRACES
 )
@@ -188,7 +198,7 @@ class DetectionLoop:
             if self._watermark_ms is None:
                 dirty = None
                 since = now - int(self.config.get("sweep", "lookback_s") * 1000)
-                watermark = self.store.scalar("SELECT toUnixTimestamp64Milli(max(InsertedAt)) FROM spans")
+                watermark = self.store.scalar(WATERMARK_SQL)
             else:
                 after = self._watermark_ms - overlap
                 moved = self.store.rows(DIRTY_SQL, {"after_ms": after})[0]

@@ -98,7 +98,7 @@ SELECT AgentId AS agent_id, any(AgentName) AS name, anyIf(AgentRole, AgentRole !
     greatest(sumIf(OutputTokens, Operation = 'invoke_agent'),
              sumIf(OutputTokens, Operation != 'invoke_agent'))
         AS output_tokens
-FROM spans
+FROM spans_resolved
 WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND AgentId != ''
 GROUP BY AgentId
 ORDER BY invocations DESC, agent_id

@@ -6,6 +6,8 @@ segments (Store.insert_otlp_files), so both normalize alike.
 
 from __future__ import annotations
 
+from swarmscope import _conventions as c
+
 from .sql import attributes_map, first_of
 
 ATTRS_MAP = "Map(LowCardinality(String), String)"
@@ -25,58 +27,82 @@ def _sql_strings(values) -> str:
     return "[" + ", ".join(f"'{v}'" for v in values) + "]"
 
 
-# (column, type, expression over the span's SpanAttributes `a` and ResourceAttributes `r`).
-# One list renders the stream's SELECT and the columns of spans and pending_spans alike.
+def _a(key: str) -> str:
+    return f"a['{key}']"
+
+
+def _first(*keys: str) -> str:
+    return first_of("a", *keys)
+
+
+def _non_empty(*exprs: str) -> str:
+    return "arrayFirst(x -> x != '', [" + ", ".join(exprs) + "])"
+
+
+_WAITS = " OR ".join(f"{_a(k)} != ''" for k in (c.WAIT_FOR, c.WAIT_TASK_ID, c.WAIT_RESOURCE))
+# LangSmith span kinds as Operation names (it has no agent kind: its agents are chains).
+LANGSMITH_OPERATIONS = {"llm": c.OP_CHAT, "tool": c.OP_TOOL, "chain": "chain", "retriever": "retrieval",
+                        "embedding": "embeddings", "prompt": "prompt", "parser": "parser"}
+
+# (column, type, expression over the span's SpanAttributes `a`, ResourceAttributes `r` and name `name`).
+# One list renders the stream's SELECT and the columns of spans and pending_spans alike. Per-trace facts
+# (an agent inherited from an ancestor, the outermost run, retries, fingerprints of framework content)
+# are not derivable from one span: schema/resolve.py works them out after ingest.
 DERIVED: list[tuple[str, str, str]] = [
     ("Operation", "LowCardinality(String)",
-     "multiIf(a['gen_ai.operation.name'] != '', a['gen_ai.operation.name'], "
-     "a['openinference.span.kind'] != '', transform(upper(a['openinference.span.kind']), "
+     f"multiIf({_a(c.OPERATION)} != '', {_a(c.OPERATION)}, "
+     f"{_a(c.OI_SPAN_KIND)} != '', transform(upper({_a(c.OI_SPAN_KIND)}), "
      f"{_sql_strings(OPENINFERENCE_OPERATIONS)}, {_sql_strings(OPENINFERENCE_OPERATIONS.values())}, "
-     "lower(a['openinference.span.kind'])), "
-     "a['traceloop.span.kind'] IN ('agent', 'tool'), "
-     "if(a['traceloop.span.kind'] = 'agent', 'invoke_agent', 'execute_tool'), "
-     "a['swarmscope.wait.for'] != '' OR a['swarmscope.wait.task_id'] != '' "
-     "OR a['swarmscope.wait.resource'] != '', 'wait', '')"),
+     f"lower({_a(c.OI_SPAN_KIND)})), "
+     f"{_a(c.TRACELOOP_SPAN_KIND)} IN ('agent', 'tool'), "
+     f"if({_a(c.TRACELOOP_SPAN_KIND)} = 'agent', '{c.OP_AGENT}', '{c.OP_TOOL}'), "
+     f"{_a(c.LANGSMITH_SPAN_KIND)} != '', transform(lower({_a(c.LANGSMITH_SPAN_KIND)}), "
+     f"{_sql_strings(LANGSMITH_OPERATIONS)}, {_sql_strings(LANGSMITH_OPERATIONS.values())}, "
+     f"lower({_a(c.LANGSMITH_SPAN_KIND)})), "
+     f"{_a(c.MCP_METHOD)} = '{c.MCP_TOOLS_CALL}', '{c.OP_TOOL}', "
+     f"{_WAITS}, '{c.OP_WAIT}', '')"),
     ("AgentId", "String",
-     first_of("a", "gen_ai.agent.id", "gen_ai.agent.name", "agent.name", "graph.node.id")),
+     _first(c.AGENT_ID, c.AGENT_NAME, c.OI_AGENT_NAME, c.OI_GRAPH_NODE_ID, c.LANGSMITH_AGENT_NAME,
+            c.TOOL_AGENT_ROLE)),
     ("AgentName", "String",
-     first_of("a", "gen_ai.agent.name", "agent.name", "gen_ai.agent.id", "graph.node.id")),
-    ("AgentRole", "LowCardinality(String)", first_of("a", "swarmscope.agent.role")),
+     _first(c.AGENT_NAME, c.OI_AGENT_NAME, c.AGENT_ID, c.OI_GRAPH_NODE_ID, c.LANGSMITH_AGENT_NAME,
+            c.TOOL_AGENT_ROLE)),
+    ("AgentRole", "LowCardinality(String)", _first(c.AGENT_ROLE)),
     ("ToolName", "LowCardinality(String)",
-     "arrayFirst(x -> x != '', [a['gen_ai.tool.name'], a['tool.name'], "
-     "if(a['traceloop.span.kind'] = 'tool', a['traceloop.entity.name'], '')])"),
-    ("ToolCallId", "String", first_of("a", "gen_ai.tool.call.id", "tool.id", "tool_call.id")),
-    ("Model", "LowCardinality(String)", first_of("a", "gen_ai.request.model", "llm.model_name")),
+     _non_empty(_a(c.TOOL_NAME), _a(c.OI_TOOL_NAME),
+                f"if({_a(c.TRACELOOP_SPAN_KIND)} = 'tool', {_a(c.TRACELOOP_ENTITY_NAME)}, '')",
+                f"if({_a(c.LANGSMITH_SPAN_KIND)} = 'tool', name, '')",
+                f"if({_a(c.MCP_METHOD)} = '{c.MCP_TOOLS_CALL}', "
+                f"trimLeft(substring(name, {len(c.MCP_TOOLS_CALL) + 1})), '')")),
+    ("ToolCallId", "String", _first(c.TOOL_CALL_ID, c.OI_TOOL_ID, c.OI_TOOL_CALL_ID)),
+    ("Model", "LowCardinality(String)", _first(c.REQUEST_MODEL, c.OI_MODEL)),
     ("InputTokens", "UInt64",
-     "toUInt64OrZero(" + first_of("a", "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
-                                  "llm.token_count.prompt") + ")"),
+     f"toUInt64OrZero({_first(c.INPUT_TOKENS, c.LEGACY_INPUT_TOKENS, c.OI_INPUT_TOKENS)})"),
     ("OutputTokens", "UInt64",
-     "toUInt64OrZero(" + first_of("a", "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
-                                  "llm.token_count.completion") + ")"),
-    ("Confidence", "Nullable(Float64)", "toFloat64OrNull(a['swarmscope.confidence'])"),
+     f"toUInt64OrZero({_first(c.OUTPUT_TOKENS, c.LEGACY_OUTPUT_TOKENS, c.OI_OUTPUT_TOKENS)})"),
+    ("Confidence", "Nullable(Float64)", f"toFloat64OrNull({_a(c.CONFIDENCE)})"),
     ("RunId", "String",
-     "arrayFirst(x -> x != '', [a['swarmscope.run.id'], a['gen_ai.conversation.id'], a['session.id'], "
-     "r['swarmscope.run.id'], r['session.id']])"),
-    ("TaskId", "String", first_of("a", "swarmscope.task.id", "a2a.task.id")),
-    ("TaskStatus", "LowCardinality(String)",
-     "lower(arrayFirst(x -> x != '', [a['swarmscope.task.status'], a['a2a.task.state']]))"),
-    ("WaitFor", "String", first_of("a", "swarmscope.wait.for")),
-    ("WaitTaskId", "String", first_of("a", "swarmscope.wait.task_id")),
-    ("WaitResource", "String", first_of("a", "swarmscope.wait.resource")),
-    ("WaitTimeoutMs", "Nullable(UInt64)", "toUInt64OrNull(a['swarmscope.wait.timeout_ms'])"),
-    ("InputHash", "String", first_of("a", "swarmscope.input.hash")),
-    ("OutputHash", "String", first_of("a", "swarmscope.output.hash")),
-    ("Attempt", "UInt32", "toUInt32OrZero(a['swarmscope.attempt'])"),
-    ("IdempotencyKey", "String", first_of("a", "swarmscope.idempotency_key")),
-    ("ContextBudgetTokens", "UInt64", "toUInt64OrZero(a['swarmscope.context.budget_tokens'])"),
-    ("ExitCode", "Nullable(Int64)", "toInt64OrNull(a['swarmscope.evidence.exit_code'])"),
+     _non_empty(_a(c.RUN_ID), _a(c.CONVERSATION_ID), _a(c.OI_SESSION_ID), _a(c.LANGSMITH_THREAD_ID),
+                _a(c.MCP_SESSION_ID), f"r['{c.RUN_ID}']", f"r['{c.OI_SESSION_ID}']")),
+    ("TaskId", "String", _first(c.TASK_ID, c.A2A_TASK_ID)),
+    ("TaskStatus", "LowCardinality(String)", f"lower({_non_empty(_a(c.TASK_STATUS), _a(c.A2A_TASK_STATE))})"),
+    ("WaitFor", "String", _first(c.WAIT_FOR)),
+    ("WaitTaskId", "String", _first(c.WAIT_TASK_ID)),
+    ("WaitResource", "String", _first(c.WAIT_RESOURCE)),
+    ("WaitTimeoutMs", "Nullable(UInt64)", f"toUInt64OrNull({_a(c.WAIT_TIMEOUT_MS)})"),
+    ("InputHash", "String", _first(c.INPUT_HASH)),
+    ("OutputHash", "String", _first(c.OUTPUT_HASH)),
+    ("Attempt", "UInt32", f"toUInt32OrZero({_a(c.ATTEMPT)})"),
+    ("IdempotencyKey", "String", _first(c.IDEMPOTENCY_KEY)),
+    ("ContextBudgetTokens", "UInt64", f"toUInt64OrZero({_a(c.CONTEXT_BUDGET)})"),
+    ("ExitCode", "Nullable(Int64)", f"toInt64OrNull({_a(c.EVIDENCE_EXIT_CODE)})"),
     ("ValidationPassed", "Nullable(Bool)",
-     "multiIf(lower(a['swarmscope.evidence.validation.passed']) IN ('true', '1'), true, "
-     "lower(a['swarmscope.evidence.validation.passed']) IN ('false', '0'), false, NULL)"),
-    ("TestCommand", "String", first_of("a", "swarmscope.evidence.test_command")),
-    ("ErrorType", "LowCardinality(String)", first_of("a", "error.type", "exception.type")),
+     f"multiIf(lower({_a(c.EVIDENCE_VALIDATION_PASSED)}) IN ('true', '1'), true, "
+     f"lower({_a(c.EVIDENCE_VALIDATION_PASSED)}) IN ('false', '0'), false, NULL)"),
+    ("TestCommand", "String", _first(c.EVIDENCE_TEST_COMMAND)),
+    ("ErrorType", "LowCardinality(String)", _first(c.ERROR_TYPE, c.EXCEPTION_TYPE)),
     ("TimedOut", "UInt8",
-     "positionCaseInsensitive(a['error.type'], 'timeout') > 0 OR a['swarmscope.task.status'] = 'timeout' "
+     f"positionCaseInsensitive({_a(c.ERROR_TYPE)}, 'timeout') > 0 OR {_a(c.TASK_STATUS)} = 'timeout' "
      "OR positionCaseInsensitive(StatusMessage, 'timed out') > 0 "
      "OR positionCaseInsensitive(StatusMessage, 'timeout') > 0"),
 ]
@@ -121,10 +147,9 @@ PENDING_EXTRA = [
 
 _derived_select = ",\n    ".join(f"{expr} AS {name}" for name, _, expr in DERIVED)
 _hex_id = "if({0} = '' OR {0} = repeat('\\0', length({0})), '', lower(hex({0})))"
-_pending_parent = (
-    "arrayFirst(x -> x != '', [a['swarmscope.pending_parent_id'], a['logfire.pending_parent_id']])"
-)
-_is_pending = "(a['swarmscope.span_type'] = 'pending' OR a['logfire.span_type'] = 'pending_span')"
+_pending_parent = _non_empty(_a(c.PENDING_PARENT_ID), _a(c.LOGFIRE_PENDING_PARENT_ID))
+_is_pending = f"({_a(c.SPAN_TYPE)} = 'pending' OR {_a(c.LOGFIRE_SPAN_TYPE)} = 'pending_span')"
+_heartbeat_interval = _non_empty(_a(c.HEARTBEAT_INTERVAL_MS), _a(c.LOGFIRE_HEARTBEAT_INTERVAL_MS))
 
 
 
@@ -143,7 +168,7 @@ SELECT
     trace_state AS TraceState,
     name AS SpanName,
     {_sql_strings(SPAN_KINDS)}[kind + 1] AS SpanKind,
-    r['service.name'] AS ServiceName,
+    r['{c.SERVICE_NAME}'] AS ServiceName,
     r AS ResourceAttributes,
     scope_name AS ScopeName,
     scope_version AS ScopeVersion,
@@ -160,8 +185,7 @@ SELECT
     links_attributes AS `Links.Attributes`,
     {_derived_select},
     {_is_pending} AS IsPending,
-    toUInt64OrNull(arrayFirst(x -> x != '', [a['swarmscope.heartbeat.interval_ms'],
-        a['logfire.heartbeat.interval_ms']])) AS HeartbeatIntervalMs
+    toUInt64OrNull({_heartbeat_interval}) AS HeartbeatIntervalMs
 FROM (
     -- Maps are built once here: an alias in the outer query would be re-expanded at every use.
     SELECT

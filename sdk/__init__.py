@@ -2,6 +2,7 @@
 
     import swarmscope
     swarmscope.init("my-swarm")                  # OTLP/HTTP to $OTEL_EXPORTER_OTLP_ENDPOINT or :4318
+    swarmscope.instrument()                      # and the installed agent frameworks' own spans
 
     with swarmscope.agent("coder", role="worker", task_id="T-1", input=task) as a:
         with swarmscope.tool("run_tests", arguments={"path": "tests"}) as t:
@@ -13,6 +14,7 @@ Depends on OpenTelemetry only (api, sdk, OTLP/HTTP exporter); never on the serve
 
 from ._config import Runtime, flush, get_runtime, init, shutdown, stats, traces_url
 from ._fingerprint import canonical_json, fingerprint
+from ._instrument import instrument
 from ._propagation import continue_from, extract, inject, run
 from ._propagation import run_id as current_run_id
 from ._retry import RetryPolicy, retry
@@ -35,6 +37,7 @@ __all__ = [
     "get_runtime",
     "init",
     "inject",
+    "instrument",
     "retry",
     "run",
     "shutdown",

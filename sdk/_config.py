@@ -110,13 +110,15 @@ def init(
     schedule_delay: float = 1.0,
     exporter: SpanExporter | None = None,
     tracer_provider: TracerProvider | None = None,
+    instrument: bool = False,
 ) -> Runtime:
     """Start exporting this process's traces to swarmscope. Idempotent: later calls return the first
     Runtime. When the application already has an SDK TracerProvider (or passes one), our processors
     join it; otherwise a provider for ``service_name`` becomes the global one.
 
     ``exporter`` replaces OTLP/HTTP (tests pass an in-memory one); ``redact(value, attribute)`` sees
-    raw content before it is recorded, only when ``capture_content`` is on.
+    raw content before it is recorded, only when ``capture_content`` is on. ``instrument`` also
+    switches on the installed agent frameworks' tracing (``swarmscope.instrument()``).
     """
     global _runtime
     with _lock:
@@ -178,6 +180,10 @@ def init(
         )
         _runtime = Runtime(service_name, provider, owns, spans, pending, url)
         _install_exit_hooks()
+        if instrument:
+            from ._instrument import instrument as instrument_frameworks
+
+            instrument_frameworks(provider)
         return _runtime
 
 

@@ -59,3 +59,75 @@ RUN_BAGGAGE_KEY = RUN_ID
 GENAI_PREFIX = "gen_ai."
 SWARMSCOPE_PREFIX = "swarmscope."
 EVIDENCE_PREFIX = "swarmscope.evidence."
+
+# ---- Names other emitters use; the collector reads them too (docs/integrations.md) -------------------
+OP_CHAT = "chat"
+SERVICE_NAME = "service.name"
+EXCEPTION_EVENT = "exception"
+EXCEPTION_TYPE = "exception.type"
+EXCEPTION_MESSAGE = "exception.message"
+
+# OpenTelemetry GenAI conventions beyond the canonical names above.
+CONVERSATION_ID = "gen_ai.conversation.id"
+LEGACY_INPUT_TOKENS = "gen_ai.usage.prompt_tokens"
+LEGACY_OUTPUT_TOKENS = "gen_ai.usage.completion_tokens"
+# Pydantic AI repeats its model calls' totals on the agent span under these names.
+AGGREGATED_INPUT_TOKENS = "gen_ai.aggregated_usage.input_tokens"
+AGGREGATED_OUTPUT_TOKENS = "gen_ai.aggregated_usage.output_tokens"
+INPUT_MESSAGES = "gen_ai.input.messages"
+HANDOFF_FROM = "gen_ai.handoff.from_agent"
+HANDOFF_TO = "gen_ai.handoff.to_agent"
+# The GenAI tool-call name a hand-off uses (OpenAI Agents SDK, LangGraph swarm/supervisor, Pydantic AI
+# by convention): `transfer_to_<agent>`.
+HANDOFF_TOOL_PREFIX = "transfer_to_"
+
+# OpenInference (Arize): OpenAI Agents SDK, LangChain/LangGraph, CrewAI, smolagents, ...
+OI_SPAN_KIND = "openinference.span.kind"
+OI_AGENT_NAME = "agent.name"
+OI_GRAPH_NODE_ID = "graph.node.id"
+OI_GRAPH_NODE_PARENT_ID = "graph.node.parent_id"
+OI_TOOL_NAME = "tool.name"
+OI_TOOL_ID = "tool.id"
+OI_TOOL_CALL_ID = "tool_call.id"
+OI_MODEL = "llm.model_name"
+OI_INPUT_TOKENS = "llm.token_count.prompt"
+OI_OUTPUT_TOKENS = "llm.token_count.completion"
+OI_INPUT_VALUE = "input.value"
+OI_SESSION_ID = "session.id"
+OI_METADATA = "metadata"  # JSON; LangGraph runs put their graph position in it
+LANGGRAPH_CHECKPOINT_NS = "langgraph_checkpoint_ns"
+
+
+def langgraph_agent(namespace: str, is_agent_span: bool = False) -> str:
+    """The outer graph's node a LangGraph run is in (`planner:<id>|agent:<id>` -> planner): in a graph of
+    agents, the agent. A run of the outer graph itself names one only if it is an agent span."""
+    if not isinstance(namespace, str) or not namespace or ("|" not in namespace and not is_agent_span):
+        return ""
+    return namespace.split("|", 1)[0].split(":", 1)[0]
+
+# OpenInference names a hand-off span `handoff to <agent>` (OpenAI Agents SDK).
+OI_HANDOFF_SPAN_PREFIX = "handoff to "
+
+# OpenLLMetry (Traceloop).
+TRACELOOP_SPAN_KIND = "traceloop.span.kind"
+TRACELOOP_ENTITY_NAME = "traceloop.entity.name"
+TOOL_AGENT_ROLE = "tool.agent_role"  # OpenLLMetry's CrewAI tool spans name their agent's role
+
+# LangSmith's OpenTelemetry export.
+LANGSMITH_SPAN_KIND = "langsmith.span.kind"
+LANGSMITH_AGENT_NAME = "langsmith.metadata.lc_agent_name"
+LANGSMITH_THREAD_ID = "langsmith.metadata.thread_id"
+
+# Model Context Protocol: a tool call is a `tools/call {tool}` span.
+MCP_METHOD = "mcp.method.name"
+MCP_TOOLS_CALL = "tools/call"
+MCP_SESSION_ID = "mcp.session.id"
+
+# Agent-to-agent protocol task keys.
+A2A_TASK_ID = "a2a.task.id"
+A2A_TASK_STATE = "a2a.task.state"
+
+# Logfire's pending-span shape, accepted beside ours.
+LOGFIRE_SPAN_TYPE = "logfire.span_type"
+LOGFIRE_PENDING_PARENT_ID = "logfire.pending_parent_id"
+LOGFIRE_HEARTBEAT_INTERVAL_MS = "logfire.heartbeat.interval_ms"

@@ -1,7 +1,8 @@
 """Pending spans: make spans that have not ended yet visible (docs/sdk.md, "Spans that have not ended yet").
 
 OpenTelemetry exports a span only when it ends, so a wait that never ends is never seen. This
-processor watches agent, tool and wait spans. One still open ``delay`` seconds after it started gets a
+processor watches agent, tool and wait spans (frameworks' too, see ``is_watched``). One still open
+``delay`` seconds after it started gets a
 *pending span* (a new span id, parent = the real span, all its attributes, ``swarmscope.span_type =
 "pending"``), and another every ``interval`` seconds while it stays open: heartbeats, whose silence
 tells the backend that the process died. One daemon thread serves the whole process.
@@ -30,6 +31,39 @@ from opentelemetry.trace import Status, StatusCode
 from . import _conventions as c
 
 _WATCHED = frozenset((c.OP_AGENT, c.OP_TOOL, c.OP_WAIT))
+# Framework dialects' agent and tool spans (docs/integrations.md), as far as they say so at start.
+_WATCHED_KINDS = (
+    (c.OI_SPAN_KIND, frozenset(("AGENT", "TOOL"))),
+    (c.TRACELOOP_SPAN_KIND, frozenset(("agent", "tool"))),
+    (c.LANGSMITH_SPAN_KIND, frozenset(("tool",))),
+    (c.MCP_METHOD, frozenset((c.MCP_TOOLS_CALL,))),
+)
+
+
+# Keys that name a span's agent, ours first (the normalizing SQL reads the same ones).
+_AGENT_KEYS = (c.AGENT_NAME, c.AGENT_ID, c.OI_AGENT_NAME, c.OI_GRAPH_NODE_ID, c.LANGSMITH_AGENT_NAME)
+
+
+def own_agent(attributes, name: str = "") -> str:
+    """The agent a span names: by a key, else (OpenInference sets its keys only at the end) an agent
+    span's own name."""
+    if not attributes:
+        return ""
+    for key in _AGENT_KEYS:
+        if value := attributes.get(key):
+            return str(value)
+    if attributes.get(c.OI_SPAN_KIND) == "AGENT" and name:
+        return name
+    return ""
+
+
+def is_watched(attributes) -> bool:
+    """An agent, tool or wait span, in our conventions or a framework's."""
+    if not attributes:
+        return False
+    if attributes.get(c.OPERATION) in _WATCHED:
+        return True
+    return any(attributes.get(key) in values for key, values in _WATCHED_KINDS)
 _ROOT_PARENT = "0" * 16
 _ABANDONED = "abandoned: the process exited while this span was open"
 
@@ -67,6 +101,11 @@ class PendingSpanProcessor(SpanProcessor):
     def _start_thread(self) -> None:
         # Also the after-fork hook: the child has no thread, and the parent's open spans are not its own.
         self._open: dict[int, Span] = {}
+        # Agent of every open span under an agent span: frameworks name the agent on the agent span
+        # only, and the spans between it and a hanging tool call (turns, chains) have no pending record,
+        # so the backend could not walk up to it. A pending record carries its inherited agent.
+        self._agents: dict[int, str] = {}
+        self._late: dict[int, dict[str, str]] = {}  # see watch()
         self._fresh: collections.deque[tuple[float, int]] = collections.deque()
         self._beating: collections.deque[tuple[float, int]] = collections.deque()
         self._stop = threading.Event()
@@ -78,14 +117,31 @@ class PendingSpanProcessor(SpanProcessor):
     # SpanProcessor -------------------------------------------------------------------------------
 
     def on_start(self, span: Span, parent_context=None) -> None:
-        attributes = span.attributes
-        if attributes and attributes.get(c.OPERATION) in _WATCHED:
+        parent = span.parent
+        agent = own_agent(span.attributes, span.name) or (parent and self._agents.get(parent.span_id))
+        if agent:
+            self._agents[span.context.span_id] = agent
+        if is_watched(span.attributes):
             span_id = span.context.span_id
             self._open[span_id] = span  # dict and deque operations are atomic: no lock on the hot path
             self._fresh.append((self._clock() + self.delay, span_id))
 
+    def watch(self, span: Span, attributes: dict[str, str]) -> None:
+        """Watch a span that turned out to be an agent or tool span only after it started (a framework
+        that records its attributes only at the end, see swarmscope._instrument); its pending records
+        carry `attributes` (what it is, its name, its agent) where the span has none of its own."""
+        span_id = span.context.span_id
+        self._late[span_id] = attributes
+        if agent := own_agent(attributes):
+            self._agents[span_id] = agent
+        if span_id not in self._open and span.end_time is None:
+            self._open[span_id] = span
+            self._fresh.append((self._clock() + self.delay, span_id))
+
     def on_end(self, span: ReadableSpan) -> None:
         self._open.pop(span.context.span_id, None)
+        self._agents.pop(span.context.span_id, None)
+        self._late.pop(span.context.span_id, None)
 
     def shutdown(self, timeout_millis: int = 30000) -> None:
         self._stop.set()
@@ -135,6 +191,10 @@ class PendingSpanProcessor(SpanProcessor):
         attributes[c.SPAN_TYPE] = "pending"
         attributes[c.PENDING_PARENT_ID] = format(parent.span_id, "016x") if parent else _ROOT_PARENT
         attributes[c.HEARTBEAT_INTERVAL_MS] = self._interval_ms
+        for key, value in self._late.get(real.span_id, {}).items():
+            attributes.setdefault(key, value)
+        if not own_agent(attributes) and (agent := self._agents.get(real.span_id)):
+            attributes[c.AGENT_NAME] = agent
         context = trace.SpanContext(
             trace_id=real.trace_id,
             span_id=self._ids.generate_span_id(),

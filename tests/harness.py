@@ -117,3 +117,15 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def api_client(store, *routers):
+    """A TestClient of an app made of `routers` alone, over `store` (no serve, no ingest)."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    app = FastAPI()
+    for router in routers:
+        app.include_router(router)
+    app.state.store = store
+    return TestClient(app)

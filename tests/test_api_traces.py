@@ -5,18 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
+from harness import api_client
 from scenarios import Scenario
 from swarmscope.ui import api
 
 
 @pytest.fixture
 def client(store):
-    app = FastAPI()
-    app.include_router(api.router)
-    app.state.store = store
-    return TestClient(app)
+    return api_client(store, api.router)
 
 
 @pytest.fixture

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
+from harness import api_client
 from scenarios import Scenario, clean_run, detect
 from swarmscope.ui import api_detectors
 
 
 @pytest.fixture
 def client(store):
-    app = FastAPI()
-    app.include_router(api_detectors.router)
-    app.state.store = store
-    return TestClient(app)
+    return api_client(store, api_detectors.router)
 
 
 def _deadlock(store, run_id="run-dl") -> Scenario:

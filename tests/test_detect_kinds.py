@@ -173,9 +173,10 @@ def test_near_miss_recent_heartbeat_and_sdks_without_heartbeats(store):
     logfire = sc.agent("planner", start=-7200, dur=None)
     sc.heartbeat(logfire, at=-3600, interval_ms=None, logfire=True)  # never judged dead
     sc.insert(store)
-    assert detect(store, "lost_heartbeat") == []
+    now = sc.now_ns // 1_000_000  # as of the scenario's clock: 2 s of silence however slow the machine
+    assert detect(store, "lost_heartbeat", now=now) == []
     config = DetectorConfig.from_dict({"agents": {"coder": {"lost_heartbeat": {"missed_intervals": 1}}}})
-    assert kinds_of(detect(store, "lost_heartbeat", config=config)) == ["lost_heartbeat"]
+    assert kinds_of(detect(store, "lost_heartbeat", config=config, now=now)) == ["lost_heartbeat"]
 
 
 def test_lost_heartbeat_resolves_when_the_heartbeat_comes_back(store):
@@ -183,10 +184,11 @@ def test_lost_heartbeat_resolves_when_the_heartbeat_comes_back(store):
     agent = sc.agent("coder", start=-120, dur=None)
     sc.heartbeat(agent, at=-30, interval_ms=1000)
     sc.insert(store)
-    first = only(detect(store), "lost_heartbeat")
+    now = sc.now_ns // 1_000_000
+    first = only(detect(store, now=now), "lost_heartbeat")
     sc.heartbeat(agent, at=0, interval_ms=1000)
     sc.insert(store)
-    assert detect(store) == []
+    assert detect(store, now=now) == []
     [row] = stored(store, "lost_heartbeat")
     assert row["Id"] == first.id and row["Status"] == "resolved"
 

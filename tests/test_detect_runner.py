@@ -20,12 +20,17 @@ TOUCH_ALWAYS = DetectorConfig.from_dict({"sweep": {"touch_interval_s": 0}})
 NO_OVERLAP = DetectorConfig.from_dict({"sweep": {"overlap_s": 0}})
 
 
-def test_a_persisting_condition_is_one_finding_with_moving_last_seen(store):
+def _silent_agent(store, silent_s: float) -> int:
+    """An open agent span whose heartbeats (every second) stopped `silent_s` ago; returns now (ms)."""
     sc = Scenario()
     agent = sc.agent("coder", start=-120, dur=None)
-    sc.heartbeat(agent, at=-30, interval_ms=1000)
+    sc.heartbeat(agent, at=-silent_s, interval_ms=1000)
     sc.insert(store)
-    now = sc.now_ns // 1_000_000
+    return sc.now_ns // 1_000_000
+
+
+def test_a_persisting_condition_is_one_finding_with_moving_last_seen(store):
+    now = _silent_agent(store, 30)
     first = detect(store, config=TOUCH_ALWAYS, now=now)[0]
     second = detect(store, config=TOUCH_ALWAYS, now=now + 50)[0]
     assert first.id == second.id
@@ -44,12 +49,13 @@ def test_a_condition_that_comes_back_reopens_its_finding(store):
     agent = sc.agent("coder", start=-120, dur=None)
     sc.heartbeat(agent, at=-30, interval_ms=1000)
     sc.insert(store)
-    first = detect(store)[0]
+    now = sc.now_ns // 1_000_000
+    first = detect(store, now=now)[0]
     sc.heartbeat(agent, at=0, interval_ms=1000)
     sc.insert(store)
-    assert detect(store) == []
+    assert detect(store, now=now) == []
     assert stored(store)[0]["Status"] == "resolved"
-    later = sc.now_ns // 1_000_000 + 10_000  # ten seconds of silence again
+    later = now + 10_000  # ten seconds of silence again
     again = detect(store, now=later)[0]
     assert again.id == first.id and again.first_seen_ms == first.first_seen_ms
     [row] = stored(store)
@@ -154,11 +160,7 @@ def test_loop_thread_starts_sweeps_and_stops(store):
 
 
 def test_the_loop_sweeps_as_of_its_clock_and_runs_each_kind_when_due(store):
-    sc = Scenario()
-    agent = sc.agent("coder", start=-120, dur=None)
-    sc.heartbeat(agent, at=-1, interval_ms=1000)
-    sc.insert(store)
-    now = sc.now_ns // 1_000_000
+    now = _silent_agent(store, 1)
     clock = iter([now, now + 2_500, now + 59_000, now + 60_000])
     loop = DetectionLoop(store, NO_OVERLAP, interval_s=1, clock=lambda: next(clock))
     assert loop.run_once() == []  # one second of silence: alive (dead after three intervals)

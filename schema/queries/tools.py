@@ -19,9 +19,9 @@ LIMIT {limit:UInt32}
 """
 
 TOP_ERRORS_SQL = fill("""
-SELECT ToolName AS tool, if(StatusMessage != '', StatusMessage, ErrorType) AS message,
+SELECT ToolName AS tool, if(ErrorMessage != '', ErrorMessage, ErrorType) AS message,
     uniqExact(SpanId) AS count
-FROM spans
+FROM spans_resolved
 WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND ToolName IN {tools}
   AND (StatusCode = 'Error' OR TimedOut = 1)
 GROUP BY tool, message
@@ -61,9 +61,9 @@ def tools(store: Store, *, since_ms: int, limit: int = 200, top_errors: int = 3)
 FAILURES_SQL = """
 SELECT TraceId AS trace_id, SpanId AS span_id, toUnixTimestamp64Milli(Timestamp) AS time_ms,
     AgentId AS agent_id, RunId AS run_id, InputHash AS input_hash, Attempt AS attempt, ToolCallId AS call_id,
-    IdempotencyKey AS idempotency_key, ErrorType AS error_type, StatusMessage AS message,
+    IdempotencyKey AS idempotency_key, ErrorType AS error_type, ErrorMessage AS message,
     TimedOut AS timed_out, Duration / 1e6 AS duration_ms
-FROM spans
+FROM spans_resolved
 WHERE ToolName = {tool:String} AND Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64})
   AND (StatusCode = 'Error' OR TimedOut = 1)
 ORDER BY Timestamp DESC

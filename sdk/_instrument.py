@@ -1,0 +1,112 @@
+"""``swarmscope.instrument()``: switch on the agent frameworks' own tracing, whichever are installed.
+
+Frameworks with OpenInference instrumentors get them (``pip install "swarmscope[langgraph]"`` and the
+like install both); frameworks that emit OpenTelemetry natively are switched on the way their docs say
+(Pydantic AI: ``Agent.instrument_all``). Nothing is imported unless it is installed, so the base SDK
+stays OpenTelemetry only. The spans go through the same provider as the SDK's own, so both land in one
+trace and the framework's open agent and tool spans get pending records and heartbeats too.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from typing import Any
+
+from opentelemetry import trace
+
+from . import _conventions as c
+
+logger = logging.getLogger("swarmscope")
+
+# (framework module that must be installed, instrumentor module, instrumentor class)
+OPENINFERENCE_INSTRUMENTORS = [
+    ("agents", "openinference.instrumentation.openai_agents", "OpenAIAgentsInstrumentor"),
+    ("langchain_core", "openinference.instrumentation.langchain", "LangChainInstrumentor"),
+    ("crewai", "openinference.instrumentation.crewai", "CrewAIInstrumentor"),
+    ("smolagents", "openinference.instrumentation.smolagents", "SmolagentsInstrumentor"),
+    ("llama_index", "openinference.instrumentation.llama_index", "LlamaIndexInstrumentor"),
+    ("autogen_agentchat", "openinference.instrumentation.autogen_agentchat", "AutogenAgentChatInstrumentor"),
+    ("google.adk", "openinference.instrumentation.google_adk", "GoogleADKInstrumentor"),
+    ("mcp", "openinference.instrumentation.mcp", "MCPInstrumentor"),
+]
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing, or a half-installed one
+        return False
+
+
+def _openinference(framework: str, module: str, cls: str, provider: Any) -> bool:
+    if not (_installed(framework) and _installed(module)):
+        return False
+    instrumentor = getattr(importlib.import_module(module), cls)()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument(tracer_provider=provider)
+    return True
+
+
+def _watch_langchain_tools() -> None:
+    """OpenInference's LangChain tracer sets a span's attributes only when the run ends, so an open
+    tool call would look like any span and get no pending records. Have the pending processor watch
+    tool runs' spans from their start, with what the run says (tool, name, LangGraph agent) on their
+    pending records. Relies on the tracer's private run -> span map; if that moves, tool calls simply
+    go unwatched while open."""
+    from openinference.instrumentation.langchain._tracer import OpenInferenceTracer
+
+    from ._config import get_runtime
+
+    original = OpenInferenceTracer._start_trace
+    if getattr(original, "_swarmscope_watch", False):
+        return
+
+    def start_trace(self: Any, run: Any) -> None:
+        original(self, run)
+        runtime = get_runtime()
+        span = getattr(self, "_spans_by_run", {}).get(run.id)
+        if runtime is not None and span is not None and run.run_type == "tool":
+            known = {c.OI_SPAN_KIND: "TOOL", c.OI_TOOL_NAME: run.name}
+            namespace = (run.metadata or {}).get(c.LANGGRAPH_CHECKPOINT_NS, "")
+            if agent := c.langgraph_agent(namespace):
+                known[c.AGENT_NAME] = agent
+            runtime.pending.watch(span, known)
+
+    start_trace._swarmscope_watch = True  # type: ignore[attr-defined]
+    OpenInferenceTracer._start_trace = start_trace  # type: ignore[method-assign]
+
+
+def _pydantic_ai(provider: Any) -> bool:
+    if not _installed("pydantic_ai"):
+        return False
+    from pydantic_ai import Agent
+    from pydantic_ai.models.instrumented import InstrumentationSettings
+
+    Agent.instrument_all(InstrumentationSettings(tracer_provider=provider))
+    return True
+
+
+def instrument(tracer_provider: Any = None) -> list[str]:
+    """Turn on the tracing of every supported framework that is installed; returns their names.
+
+    Call after ``swarmscope.init()`` (or use ``init(..., instrument=True)``). Safe to call twice. A
+    framework whose instrumentation fails to start is logged and skipped: tracing never breaks the app.
+    """
+    provider = tracer_provider or trace.get_tracer_provider()
+    switched = []
+    for framework, module, cls in OPENINFERENCE_INSTRUMENTORS:
+        try:
+            if _openinference(framework, module, cls, provider):
+                switched.append(module.rsplit(".", 1)[-1])
+                if framework == "langchain_core":
+                    _watch_langchain_tools()
+        except Exception:
+            logger.warning("swarmscope: could not instrument %s", framework, exc_info=True)
+    try:
+        if _pydantic_ai(provider):
+            switched.append("pydantic_ai")
+    except Exception:
+        logger.warning("swarmscope: could not instrument pydantic_ai", exc_info=True)
+    return switched

@@ -1,0 +1,118 @@
+"""The real frameworks, offline, each in a subprocess (tests/apps/) that calls
+`swarmscope.init(..., instrument=True)` and exports through the real OTLP exporter to a real
+`swarmscope serve`:
+
+- Pydantic AI, natively instrumented, on FunctionModel;
+- the OpenAI Agents SDK through the OpenInference instrumentor, on a scripted Model subclass
+  (OpenInference names the agent on agent spans only: tool and model spans inherit it);
+- LangGraph through the OpenInference LangChain instrumentor, on a fake chat model from langchain_core
+  (no agent on any span: a span's agent is the LangGraph node it runs in).
+
+Each: two agents, a hand-off, tools; a planted retry storm, loop and hanging tool call.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+import pytest
+from framework_helpers import (
+    DEADLINE_S,
+    agents_by_name,
+    findings,
+    run_app,
+    start_hanging,
+    start_server,
+    wait_until_equal,
+)
+
+
+@dataclass(frozen=True)
+class Framework:
+    app: str
+    module: str  # installed by the test extra
+    planner_tokens: tuple[int, int]  # two traces; planner calls x 100/10 each
+    tools: frozenset[str]
+    failure_message: str
+
+
+FRAMEWORKS = {
+    # The planner's model: search, transfer_to_coder, answer (its tool returns the coder's answer).
+    "pydantic_ai": Framework("pydantic_swarm.py", "pydantic_ai", (600, 60),
+                             frozenset({"search", "transfer_to_coder", "run_tests"}),
+                             "pydantic_ai.exceptions.ToolRetryError: 2 tests failed"),
+    # The planner's model: search, hand-off (a `handoff to coder` span, not a tool); control stays with
+    # the coder.
+    "openai_agents": Framework("openai_agents_swarm.py", "agents", (400, 40),
+                               frozenset({"search", "run_tests"}),
+                               "Error running tool (non-fatal): {'tool_name': 'run_tests', "
+                               "'error': 'Tool execution failed. Error details are redacted.'}"),
+    # OpenInference puts a traceback in the status message: the exception event's line is kept instead.
+    "langgraph": Framework("langgraph_swarm.py", "langgraph", (400, 40),
+                           frozenset({"search", "transfer_to_coder", "run_tests"}),
+                           "ValueError: 2 tests failed"),
+}
+
+
+@pytest.fixture(params=sorted(FRAMEWORKS))
+def framework(request) -> Framework:
+    fw = FRAMEWORKS[request.param]
+    if importlib.util.find_spec(fw.module) is None:
+        pytest.skip(f"{fw.module} is not installed (the test extra installs it)")
+    return fw
+
+
+@pytest.fixture
+def served(server_factory, tmp_path):
+    return start_server(server_factory, tmp_path)
+
+
+def test_agents_tokens_tools_and_runs(framework, served) -> None:
+    run_app(framework.app, served, "run-1", "swarm")
+
+    def tokens():
+        agents = agents_by_name(served)
+        return {name: (agents[name]["input_tokens"], agents[name]["output_tokens"])
+                for name in ("planner", "coder") if name in agents}
+
+    # Until a detection sweep has resolved the traces, model spans may have no agent: poll. Each model
+    # call counted once: the coder's 3 calls of 7/3 per trace, however the framework repeats totals.
+    wait_until_equal(served, tokens, {"planner": framework.planner_tokens, "coder": (42, 18)})
+    tools = {t["tool"]: t for t in served.get("/api/tools")["tools"]}
+    assert framework.tools <= tools.keys()
+    assert (tools["run_tests"]["calls"], tools["run_tests"]["errors"]) == (4, 2)
+
+    def failures():
+        rows = served.get("/api/tools/run_tests/failures")["failures"]
+        return rows if len(rows) == 2 and all(r["attempt"] == 1 for r in rows) else None
+
+    rows = served.wait_for(failures, timeout=DEADLINE_S)
+    assert {r["agent_id"] for r in rows} == {"coder"}
+    assert {r["message"] for r in rows} == {framework.failure_message}
+    assert len(served.get("/api/traces", run_id="run-1")["traces"]) == 2
+
+
+def test_retry_storm(framework, served) -> None:
+    """Three agents at once, each retrying a failing tool with the same arguments 4 times."""
+    run_app(framework.app, served, "run-storm", "storm")
+    found = served.wait_for(lambda: findings(served, "retry_storm"), timeout=DEADLINE_S)
+    assert len(found) == 1 and sorted(found[0]["agent_ids"]) == ["w0", "w1", "w2"]
+    assert found[0]["evidence"]["tool"] == "flaky_api"
+
+
+def test_loop(framework, served) -> None:
+    run_app(framework.app, served, "run-loop", "loop")
+    found = served.wait_for(lambda: findings(served, "loop"), timeout=DEADLINE_S)
+    assert [f["agent_ids"] for f in found] == [["looper"]]
+
+
+def test_hanging_tool_call_is_a_stalled_wait_before_it_ends(framework, served) -> None:
+    proc = start_hanging(framework.app, served, "run-hang")
+    try:
+        found = served.wait_for(lambda: findings(served, "stalled_wait"), timeout=DEADLINE_S)
+        assert [f["agent_ids"] for f in found] == [["waiter"]]
+        assert "wait_for_approval" in found[0]["summary"]
+    finally:
+        proc.communicate("", timeout=60)
+    assert proc.returncode == 0

@@ -1,0 +1,55 @@
+"""Pending records of framework spans: which open spans are watched, and the agent they inherit."""
+
+from __future__ import annotations
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from swarmscope import _conventions as c
+from swarmscope._pending import PendingSpanProcessor
+
+
+def make():
+    pending = PendingSpanProcessor(SimpleSpanProcessor(InMemorySpanExporter()), delay=1, interval=5,
+                                   clock=lambda: 0.0, thread=False)
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(pending)
+    return pending, provider.get_tracer("test")
+
+
+def test_openinference_spans_are_watched_and_tool_calls_carry_their_agent() -> None:
+    pending, tracer = make()
+    # OpenInference sets only the span kind at start; agent.name comes when the agent span ends.
+    with tracer.start_as_current_span("researcher", attributes={c.OI_SPAN_KIND: "AGENT"}), \
+            tracer.start_as_current_span("turn", attributes={c.OI_SPAN_KIND: "CHAIN"}), \
+            tracer.start_as_current_span("search", attributes={c.OI_SPAN_KIND: "TOOL"}) as tool:
+        assert sorted(s.name for s in pending.open_spans()) == ["researcher", "search"]
+        record = pending.pending_record(tool)
+        assert record.attributes[c.AGENT_NAME] == "researcher"
+        assert record.attributes[c.SPAN_TYPE] == "pending"
+    assert pending.open_spans() == []
+    assert pending._agents == {}  # nothing kept once spans end
+
+
+def test_other_dialects_are_watched_and_own_agents_kept() -> None:
+    pending, tracer = make()
+    kinds = [{c.TRACELOOP_SPAN_KIND: "tool"}, {c.LANGSMITH_SPAN_KIND: "tool"},
+             {c.MCP_METHOD: c.MCP_TOOLS_CALL}, {c.OPERATION: c.OP_TOOL, c.AGENT_NAME: "own"},
+             {c.LANGSMITH_SPAN_KIND: "chain"}]
+    spans = [tracer.start_span(f"s{i}", attributes=a) for i, a in enumerate(kinds)]
+    assert sorted(s.name for s in pending.open_spans()) == ["s0", "s1", "s2", "s3"]
+    assert pending.pending_record(spans[3]).attributes[c.AGENT_NAME] == "own"
+    assert c.AGENT_NAME not in pending.pending_record(spans[0]).attributes
+    for span in spans:
+        span.end()
+
+
+def test_a_late_watched_span_carries_what_its_framework_said_at_start() -> None:
+    pending, tracer = make()
+    span = tracer.start_span("run_tests")
+    assert pending.open_spans() == []
+    pending.watch(span, {c.OI_SPAN_KIND: "TOOL", c.OI_TOOL_NAME: "run_tests", c.AGENT_NAME: "coder"})
+    record = pending.pending_record(span)
+    assert (record.attributes[c.OI_SPAN_KIND], record.attributes[c.AGENT_NAME]) == ("TOOL", "coder")
+    span.end()
+    assert pending.open_spans() == [] and pending._late == {}
