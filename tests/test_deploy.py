@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from conftest import free_port
+from harness import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 # RUN steps that only root inside an image can do (create the service user).

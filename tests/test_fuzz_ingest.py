@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from conftest import Server
+from harness import Server
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
