@@ -3,13 +3,15 @@ every detector that asks."""
 
 from __future__ import annotations
 
-from swarmscope.schema.params import fill
-
 # It failed: status Error, timed out, or its task failed, was abandoned or timed out.
 FAILED = "(StatusCode = 'Error' OR TimedOut = 1 OR TaskStatus IN ('failed', 'abandoned', 'timeout'))"
 
-# It completed: it did not fail and did not report only part of its task done. A side effect ran.
-COMPLETED = fill("(NOT {failed} AND TaskStatus != 'partial')", failed=FAILED)
+# It completed: it did not fail (the complement of FAILED) and did not report only part of its task
+# done: a side effect ran. Spelled out as a conjunction, the form duplicate_execution was measured with.
+COMPLETED = (
+    "(StatusCode != 'Error' AND TimedOut = 0 "
+    "AND TaskStatus NOT IN ('failed', 'abandoned', 'timeout', 'partial'))"
+)
 
 # It claims success: its task is reported completed, or it is an agent span with status Ok; and it is
 # not itself an error. What phantom_completion and partial_failure check against the trace.

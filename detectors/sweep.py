@@ -7,7 +7,7 @@ graph) is read once per sweep, and the tool latency table once.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from swarmscope import _conventions as c
@@ -41,12 +41,14 @@ def fetch_open_spans(
     result = store.client.query(
         fill(OPEN_SPANS_SQL, only=only), parameters={**(params or {}), "horizon_ms": horizon}
     )
+    rows = result.result_rows
+    if rows and tuple(result.column_names) != OPEN_SPAN_COLUMNS:  # rows go to OpenSpan in field order
+        raise RuntimeError(f"OPEN_SPANS_SQL columns {result.column_names} are not OpenSpan's fields")
     spans = []
-    names = result.column_names
-    for row in result.result_rows:
-        fields = dict(zip(names, row, strict=True))
-        fields["held"] = [h.strip() for h in fields["held"].split(",") if h.strip()]
-        span = OpenSpan(**fields)
+    for row in rows:
+        values = list(row)
+        values[HELD] = [h.strip() for h in values[HELD].split(",") if h.strip()]
+        span = OpenSpan(*values)
         if span.interval_ms:
             missed = config.get(
                 "lost_heartbeat", "missed_intervals", tool=span.tool or None, agent=span.agent_id or None
@@ -149,6 +151,12 @@ class OpenSpan:
             resource=self.wait_resource or None,
             timeout_ms=self.wait_timeout_ms,
         )
+
+
+# OPEN_SPANS_SQL's columns: OpenSpan's fields up to input_hash, in order (`held` arrives as text).
+_FIELDS = tuple(f.name for f in fields(OpenSpan))
+OPEN_SPAN_COLUMNS = _FIELDS[: _FIELDS.index("input_hash") + 1]
+HELD = OPEN_SPAN_COLUMNS.index("held")
 
 
 # The traces that received finished spans inserted in (after, upto]: an incremental sweep's scope.
