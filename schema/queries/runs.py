@@ -81,17 +81,18 @@ class RunFilters:
 # One row per trace of the window, then one per run key (the run id, else the trace id). The index
 # holds several rows per trace until it merges: traces are picked by the window first, then all of
 # their rows are aggregated (by the primary key), so a trace reaching past the window is counted whole
-# and a filter sees the whole trace, not one of its insert blocks.
+# and a filter sees the whole trace, not one of its insert blocks. The exact span counts are not merged
+# here: merging them for every trace of the window before the LIMIT was half of the page's time;
+# SPAN_COUNTS counts them for the page's traces only.
 RUNS = """
 SELECT run_key, any(has_run) AS is_run, max(t_end) AS last_activity,
     toUnixTimestamp64Nano(last_activity) AS last_ns, min(t_start) AS start_time,
-    groupArray(TraceId) AS trace_ids, sum(t_spans) AS spans, sum(t_errors) AS errors,
+    groupArray(TraceId) AS trace_ids,
     arraySort(groupUniqArrayArray(t_agents)) AS agents,
     arraySort(groupUniqArrayArray(t_services)) AS services,
     argMin(t_root, t_start) AS root_name
 FROM (
     SELECT TraceId, min(Start) AS t_start, max(End) AS t_end,
-        uniqExactMerge(SpanIds) AS t_spans, uniqExactMerge(ErrorSpanIds) AS t_errors,
         max(RootName) AS t_root, groupUniqArrayArray(Services) AS t_services,
         groupUniqArrayArray(Agents) AS t_agents, groupUniqArrayArray(RunIds) AS t_runs,
         notEmpty(t_runs) AS has_run, if(has_run, arraySort(t_runs)[1], TraceId) AS run_key
@@ -109,6 +110,9 @@ HAVING {having}
 ORDER BY last_activity DESC, run_key DESC
 LIMIT {limit:UInt32}
 """
+# Exact span and error-span counts of the page's traces (all their index rows, like RUNS).
+SPAN_COUNTS = fill("""SELECT TraceId, uniqExactMerge(SpanIds) AS spans, uniqExactMerge(ErrorSpanIds) AS errors
+FROM traces WHERE TraceId IN {ids} GROUP BY TraceId""", ids=in_list("ids"))
 
 
 _SPANS_MATCHING = """TraceId IN (SELECT DISTINCT TraceId FROM spans
@@ -193,6 +197,7 @@ def _describe(store: Store, batch: list[dict[str, Any]], now: int) -> list[dict[
     trace_ids = [t for r in batch for t in r["trace_ids"]]
     run_keys = [r["run_key"] for r in batch]
     totals = _span_totals(store, batch)
+    counts = _span_counts(store, trace_ids)
     open_spans = _open_spans(store, trace_ids, now)
     findings = _open_findings(store, run_keys, trace_ids)
     out = []
@@ -212,8 +217,8 @@ def _describe(store: Store, batch: list[dict[str, Any]], now: int) -> list[dict[
             "last_activity": iso(last_seen),
             "last_activity_ns": int(r["last_ns"]),
             "duration_ms": (r["last_activity"] - r["start_time"]).total_seconds() * 1000,
-            "span_count": int(r["spans"]) + len(opened),
-            "error_count": int(r["errors"]),
+            "span_count": sum(counts.get(t, (0, 0))[0] for t in traces) + len(opened),
+            "error_count": sum(counts.get(t, (0, 0))[1] for t in traces),
             "open_span_count": len(opened),
             "lost_span_count": lost,
             "tokens": sum(totals.get(t, {}).get("tokens", 0) for t in traces),
@@ -258,6 +263,14 @@ def _span_totals(store: Store, batch: list[dict[str, Any]]) -> dict[str, dict[st
         "ids": list_param([t for r in batch for t in r["trace_ids"]])})
     return {r["TraceId"]: {"tokens": int(r["tokens"] or 0), "failed_roots": int(r["failed_roots"])}
             for r in rows}
+
+
+def _span_counts(store: Store, trace_ids: list[str]) -> dict[str, tuple[int, int]]:
+    """(spans, error spans) per trace of this page, from the index's exact count states."""
+    if not trace_ids:
+        return {}
+    rows = store.rows(SPAN_COUNTS, {"ids": list_param(trace_ids)})
+    return {r["TraceId"]: (int(r["spans"]), int(r["errors"])) for r in rows}
 
 
 def _open_spans(store: Store, trace_ids: list[str], now: int) -> dict[str, list[dict[str, Any]]]:
