@@ -17,7 +17,7 @@ from swarmscope.detectors.config import DetectorConfig
 from swarmscope.detectors.sweep import OPEN_SPANS_SQL
 from swarmscope.detectors.views import graph_open_spans
 from swarmscope.detectors.waitgraph import build_graph
-from swarmscope.schema.params import array_of, fill, in_list, list_param
+from swarmscope.schema.params import array_of, fill, list_param
 from swarmscope.schema.store import Store
 from swarmscope.schema.times import iso_ms, now_ms
 
@@ -52,12 +52,13 @@ _AGENT_MISSED = fill(_MISSED, column="agent_id", keys=array_of("agent_keys"),
 # 10,000 open spans over 1M finished ones) aggregated three ways by GROUPING SETS:
 # - kind 'run': open runs, deadlocked first, then most lost spans, then oldest;
 # - kind 'silent': silent agents (spans without an agent: their service), longest silent first;
-# - kind 'lost': the graph's agent nodes (bound as `graph_nodes`) whose open spans are all silent.
-# Each kind is cut to `limit` rows; `total` is how many it has in all.
+# - kind 'all' (one row): `lost_nodes`, every agent node whose open spans are all silent (the graph
+#   shows them even when they wait on nobody).
+# Runs and silent agents are cut to `limit` rows; `total` is how many there are in all.
 LIVE = fill("""
 SELECT * FROM (
-    SELECT multiIf(grouping(silent_agent) = 0, 'silent', grouping(lost_node) = 0, 'lost', 'run') AS kind,
-        run_key AS run, silent_agent, lost_node,
+    SELECT multiIf(grouping(silent_agent) = 0, 'silent', grouping(run_key) = 0, 'run', 'all') AS kind,
+        run_key AS run, silent_agent,
         max(run_id) != '' AS is_run_id, min(trace_id) AS run_trace,
         arraySort(groupUniqArrayIf(service, service != '')) AS services,
         arraySort(groupUniqArrayIf(agent_id, agent_id != '')) AS agents,
@@ -69,17 +70,17 @@ SELECT * FROM (
         argMin((trace_id, span_id, interval_ms), (trace_id, span_id)) AS first,
         count() OVER (PARTITION BY kind) AS total,
         row_number() OVER (PARTITION BY kind ORDER BY deadlocked DESC, lost DESC, start, run) AS run_rank,
-        row_number() OVER (PARTITION BY kind ORDER BY last, run, silent_agent) AS silent_rank
+        row_number() OVER (PARTITION BY kind ORDER BY last, run, silent_agent) AS silent_rank,
+        arraySort(groupUniqArrayIf(node, silent AND agent_id != '')) AS lost_nodes
     FROM (
-        SELECT *, if(silent, if(agent_id != '', agent_id, concat('service:', service)), '') AS silent_agent,
-            if(silent AND agent_id != '' AND node IN {graph_nodes}, node, '') AS lost_node
+        SELECT *, if(silent, if(agent_id != '', agent_id, concat('service:', service)), '') AS silent_agent
         FROM ({open}))
-    GROUP BY GROUPING SETS ((run_key), (run_key, silent_agent), (lost_node))
-    HAVING kind = 'run' OR (kind = 'silent' AND silent_agent != '') OR (kind = 'lost' AND lost_node != ''))
-WHERE kind = 'lost' OR (kind = 'run' AND run_rank <= {limit:UInt32})
+    GROUP BY GROUPING SETS ((run_key), (run_key, silent_agent), ())
+    HAVING kind != 'silent' OR silent_agent != '')
+WHERE kind = 'all' OR (kind = 'run' AND run_rank <= {limit:UInt32})
    OR (kind = 'silent' AND silent_rank <= {limit:UInt32})
-ORDER BY kind, if(kind = 'silent', silent_rank, run_rank), lost_node
-""", cycle_runs=array_of("cycle_runs"), graph_nodes=in_list("graph_nodes"))
+ORDER BY kind, if(kind = 'silent', silent_rank, run_rank)
+""", cycle_runs=array_of("cycle_runs"))
 
 
 def _open_sql(config: DetectorConfig, now: int, params: dict[str, Any]) -> str:
@@ -108,9 +109,8 @@ def snapshot(store: Store, config: DetectorConfig | None = None, now: int | None
     in_cycles = {n for c in graph.cycles for n in c["nodes"] if n in graph.nodes}
     cycle_runs = {graph.nodes[n].get("run_id") or "" for n in in_cycles}
 
-    params: dict[str, Any] = {"limit": limit, "cycle_runs": list_param(sorted(cycle_runs)),
-                              "graph_nodes": list_param(sorted(graph.nodes))}
-    rows: dict[str, list[dict[str, Any]]] = {"run": [], "silent": [], "lost": []}
+    params: dict[str, Any] = {"limit": limit, "cycle_runs": list_param(sorted(cycle_runs))}
+    rows: dict[str, list[dict[str, Any]]] = {"run": [], "silent": [], "all": []}
     for r in store.rows(fill(LIVE, open=_open_sql(config, now, params)), params):
         rows[r["kind"]].append(r)
     runs = [{
@@ -137,7 +137,7 @@ def snapshot(store: Store, config: DetectorConfig | None = None, now: int | None
         "trace_id": r["first"][0], "span_id": r["first"][1], "last_heartbeat": iso_ms(r["last"]),
         "silent_ms": now - r["last"], "interval_ms": r["first"][2],
     } for r in rows["silent"]]
-    as_dict["lost_nodes"] = [r["lost_node"] for r in rows["lost"]]
+    as_dict["lost_nodes"] = list(rows["all"][0]["lost_nodes"]) if rows["all"] else []
     totals = {"runs": int(rows["run"][0]["total"]) if rows["run"] else 0, "waits": len(waits),
               "silent": int(rows["silent"][0]["total"]) if rows["silent"] else 0}
     return Live(as_of=iso_ms(now), runs=runs, waits=waits[:limit], silent=silent,
