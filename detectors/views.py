@@ -15,7 +15,7 @@ from swarmscope.schema.times import iso_ms, now_ms
 
 from .config import DetectorConfig
 from .persist import SELECT_FINDINGS, row_to_finding
-from .sweep import Sweep, fetch_open_spans
+from .sweep import OpenSpan, Sweep, fetch_open_spans
 from .waitgraph import build_graph
 
 LIST_FINDINGS = SELECT_FINDINGS + """
@@ -72,6 +72,15 @@ def wait_graph(store, config: DetectorConfig | None = None, *, run_id: str | Non
     """The wait-for graph as of now, reading only the open spans it is made of."""
     config = config or DetectorConfig()
     now = now_ms()
+    open_spans = graph_open_spans(store, config, now)
+    if run_id:
+        open_spans = [s for s in open_spans if s.run_id == run_id]
+    graph = build_graph(open_spans)
+    return {"as_of": iso_ms(now), **graph.to_dict(now)}
+
+
+def graph_open_spans(store, config: DetectorConfig, now: int) -> list[OpenSpan]:
+    """The open spans the wait-for graph is made of: waits, holders, leaders, and the agents owning them."""
     open_spans = fetch_open_spans(store, config, now, GRAPH_SPANS)
     tasks = sorted({s.wait_task_id for s in open_spans if s.is_wait and s.wait_task_id and not s.wait_for})
     parents = sorted({s.parent_span_id for s in open_spans if not s.agent_id and s.parent_span_id})
@@ -80,10 +89,7 @@ def wait_graph(store, config: DetectorConfig | None = None, *, run_id: str | Non
         owners = {"tasks": list_param(tasks), "parents": list_param(parents)}
         more = fetch_open_spans(store, config, now, GRAPH_OWNERS, owners)
         open_spans += [s for s in more if (s.trace_id, s.span_id) not in seen]
-    if run_id:
-        open_spans = [s for s in open_spans if s.run_id == run_id]
-    graph = build_graph(open_spans)
-    return {"as_of": iso_ms(now), **graph.to_dict(now)}
+    return open_spans
 
 
 AGENTS_SQL = """

@@ -1,17 +1,23 @@
-"""What is open right now, across all runs: one read of the open spans (the detectors' own read,
-detectors.sweep.fetch_open_spans), from which the live page takes the open runs, the open waits with
-their age and timeout, the agents silent past their heartbeat interval, and the wait-for graph (built
-exactly as `/api/waits` builds it)."""
+"""What is open right now, across all runs: the open runs, the open waits with their age and timeout,
+the agents silent past their heartbeat interval, and the wait-for graph (built exactly as `/api/waits`
+builds it, from the wait-related open spans only).
+
+The open runs and silent agents are aggregated in ClickHouse and cut to the most urgent `limit`: reading
+every open span into Python (10,000 of them in the bench) was most of the page's time. A span is dead
+(its heartbeats stopped) by the detectors' rule: silent for more than `lost_heartbeat.missed_intervals`
+of its declared interval, the tool's then the agent's override first (detectors.sweep.fetch_open_spans)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from swarmscope.detectors.config import DetectorConfig
-from swarmscope.detectors.sweep import OpenSpan, fetch_open_spans
-from swarmscope.detectors.waitgraph import agent_node, build_graph
+from swarmscope.detectors.sweep import OPEN_SPANS_SQL
+from swarmscope.detectors.views import graph_open_spans
+from swarmscope.detectors.waitgraph import build_graph
+from swarmscope.schema.params import array_of, fill, list_param
 from swarmscope.schema.store import Store
 from swarmscope.schema.times import iso_ms, now_ms
 
@@ -26,64 +32,113 @@ class Live:
     totals: dict[str, int]  # how many there are in all
 
 
-def _run_key(span: OpenSpan) -> str:
-    return span.run_id or span.trace_id
+# Every open span with its run key, its agent's graph node (waitgraph.agent_node), and whether it is
+# dead; `silent`: dead, and (for an agent's span) every open span of that agent node is dead too, so an
+# agent restarted under the same run id that heartbeats again is not silent.
+_OPEN = """
+SELECT *, if(run_id != '', run_id, trace_id) AS run_key, concat('agent:', run_id, ':', agent_id) AS node,
+    coalesce(interval_ms, 0) > 0
+        AND {now_ms:Int64} - last_seen_ms > toInt64({missed} * coalesce(interval_ms, 0)) AS dead,
+    dead AND (agent_id = '' OR min(dead) OVER (PARTITION BY node) = 1) AS silent
+FROM ({open})
+"""
+_MISSED = "{column} != '' AND has({keys}, {column}), transform({column}, {keys}, {missed}, 0.)"
+_TOOL_MISSED = fill(_MISSED, column="tool", keys=array_of("tool_keys"),
+                    missed=array_of("tool_missed", "Float64"))
+_AGENT_MISSED = fill(_MISSED, column="agent_id", keys=array_of("agent_keys"),
+                     missed=array_of("agent_missed", "Float64"))
+
+# One scan of the open spans (the anti-join against finished spans is most of the cost, ~70 ms for
+# 10,000 open spans over 1M finished ones) aggregated three ways by GROUPING SETS:
+# - kind 'run': open runs, deadlocked first, then most lost spans, then oldest;
+# - kind 'silent': silent agents (spans without an agent: their service), longest silent first;
+# - kind 'all' (one row): `lost_nodes`, every agent node whose open spans are all silent (the graph
+#   shows them even when they wait on nobody).
+# Runs and silent agents are cut to `limit` rows; `total` is how many there are in all.
+LIVE = fill("""
+SELECT * FROM (
+    SELECT multiIf(grouping(silent_agent) = 0, 'silent', grouping(run_key) = 0, 'run', 'all') AS kind,
+        run_key AS run, silent_agent,
+        max(run_id) != '' AS is_run_id, min(trace_id) AS run_trace,
+        arraySort(groupUniqArrayIf(service, service != '')) AS services,
+        arraySort(groupUniqArrayIf(agent_id, agent_id != '')) AS agents,
+        count() AS open_spans,
+        countIf(operation = 'wait' OR wait_for != '' OR wait_task_id != '' OR wait_resource != '') AS waits,
+        countIf(dead) AS lost, has({cycle_runs}, run) AS deadlocked,
+        min(start_ms) AS start, max(last_seen_ms) AS last,
+        arraySlice(arraySort(groupUniqArray(name)), 1, 5) AS names,
+        argMin((trace_id, span_id, interval_ms), (trace_id, span_id)) AS first,
+        count() OVER (PARTITION BY kind) AS total,
+        row_number() OVER (PARTITION BY kind ORDER BY deadlocked DESC, lost DESC, start, run) AS run_rank,
+        row_number() OVER (PARTITION BY kind ORDER BY last, run, silent_agent) AS silent_rank,
+        arraySort(groupUniqArrayIf(node, silent AND agent_id != '')) AS lost_nodes
+    FROM (
+        SELECT *, if(silent, if(agent_id != '', agent_id, concat('service:', service)), '') AS silent_agent
+        FROM ({open}))
+    GROUP BY GROUPING SETS ((run_key), (run_key, silent_agent), ())
+    HAVING kind != 'silent' OR silent_agent != '')
+WHERE kind = 'all' OR (kind = 'run' AND run_rank <= {limit:UInt32})
+   OR (kind = 'silent' AND silent_rank <= {limit:UInt32})
+ORDER BY kind, if(kind = 'silent', silent_rank, run_rank)
+""", cycle_runs=array_of("cycle_runs"))
+
+
+def _open_sql(config: DetectorConfig, now: int, params: dict[str, Any]) -> str:
+    """_OPEN with the dead rule's overrides bound into `params`."""
+    branches = []
+    for scope, branch in (("tools", _TOOL_MISSED), ("agents", _AGENT_MISSED)):
+        overrides = config.overrides("lost_heartbeat", "missed_intervals", scope)
+        if overrides:
+            key = scope[:-1]
+            params[f"{key}_keys"] = list_param(overrides)
+            params[f"{key}_missed"] = json.dumps([float(v) for v in overrides.values()])
+            branches.append(branch)
+    params["missed"] = float(config.get("lost_heartbeat", "missed_intervals"))
+    params["now_ms"] = now
+    params["horizon_ms"] = now - int(config.get("sweep", "open_horizon_s") * 1000)
+    missed = f"multiIf({', '.join(branches)}, {{missed:Float64}})" if branches else "{missed:Float64}"
+    return fill(_OPEN, missed=missed, open=fill(OPEN_SPANS_SQL, only="1"))
 
 
 def snapshot(store: Store, config: DetectorConfig | None = None, now: int | None = None,
              limit: int = 100) -> Live:
     config = config or DetectorConfig()
     now = now_ms() if now is None else now
-    spans = fetch_open_spans(store, config, now)
-    graph = build_graph(spans)
+    graph = build_graph(graph_open_spans(store, config, now))
     as_dict = graph.to_dict(now)
     in_cycles = {n for c in graph.cycles for n in c["nodes"] if n in graph.nodes}
     cycle_runs = {graph.nodes[n].get("run_id") or "" for n in in_cycles}
 
-    by_run: dict[str, list[OpenSpan]] = defaultdict(list)
-    for s in spans:
-        by_run[_run_key(s)].append(s)
-    runs = []
-    for key, group in by_run.items():
-        start = min(s.start_ms for s in group)
-        runs.append({
-            "run": key, "is_run_id": bool(group[0].run_id), "trace_id": group[0].trace_id,
-            "services": sorted({s.service for s in group if s.service}),
-            "agents": sorted({s.agent_id for s in group if s.agent_id}),
-            "open_spans": len(group), "waits": sum(1 for s in group if s.is_wait),
-            "lost": sum(1 for s in group if s.dead), "deadlocked": key in cycle_runs,
-            "since": iso_ms(start), "age_ms": now - start,
-            "last_seen": iso_ms(max(s.last_seen_ms for s in group)),
-        })
-    runs.sort(key=lambda r: (not r["deadlocked"], -r["lost"], -r["age_ms"]))
+    params: dict[str, Any] = {"limit": limit, "cycle_runs": list_param(sorted(cycle_runs))}
+    rows: dict[str, list[dict[str, Any]]] = {"run": [], "silent": [], "all": []}
+    for r in store.rows(fill(LIVE, open=_open_sql(config, now, params)), params):
+        rows[r["kind"]].append(r)
+    runs = [{
+        "run": r["run"], "is_run_id": bool(r["is_run_id"]), "trace_id": r["run_trace"],
+        "services": list(r["services"]), "agents": list(r["agents"]),
+        "open_spans": int(r["open_spans"]), "waits": int(r["waits"]), "lost": int(r["lost"]),
+        "deadlocked": bool(r["deadlocked"]), "since": iso_ms(r["start"]), "age_ms": now - r["start"],
+        "last_seen": iso_ms(r["last"]),
+    } for r in rows["run"]]
 
     waits = []
     for w in graph.waits:
         age = now - w.start_ms
         waits.append({
-            **w.wait_brief(now), "run": _run_key(w), "dead": w.dead, "age_ms": age,
+            **w.wait_brief(now), "run": w.run_id or w.trace_id, "dead": w.dead, "age_ms": age,
             "since": iso_ms(w.start_ms),
             "stalled": bool(w.wait_timeout_ms) and age > (w.wait_timeout_ms or 0),
         })
-
-    # An agent is lost when its open spans are all silent (a restarted agent reusing the run id is not).
-    alive = {agent_node(s.run_id, s.agent_id) for s in spans if not s.dead and s.agent_id}
-    silent_by_agent: dict[tuple[str, str], list[OpenSpan]] = defaultdict(list)
-    for s in spans:
-        if s.dead and agent_node(s.run_id, s.agent_id) not in alive:
-            silent_by_agent[(_run_key(s), s.agent_id or f"service:{s.service}")].append(s)
-    silent = []
-    for (run, agent), group in sorted(silent_by_agent.items()):
-        last = max(s.last_seen_ms for s in group)
-        silent.append({"run": run, "agent": agent, "spans": sorted({s.name for s in group})[:5],
-                       "trace_id": group[0].trace_id, "span_id": group[0].span_id,
-                       "last_heartbeat": iso_ms(last), "silent_ms": now - last,
-                       "interval_ms": group[0].interval_ms})
-    as_dict["lost_nodes"] = sorted({agent_node(s.run_id, s.agent_id) for s in spans if s.dead and s.agent_id}
-                                   - alive)
     # Most urgent first: waits in a deadlock run, then past their timeout, then live ones, oldest first.
     waits.sort(key=lambda w: (w["run"] not in cycle_runs, not w["stalled"], w["dead"], -w["age_ms"]))
-    silent.sort(key=lambda s: -s["silent_ms"])
-    totals = {"runs": len(runs), "waits": len(waits), "silent": len(silent)}
-    return Live(as_of=iso_ms(now), runs=runs[:limit], waits=waits[:limit], silent=silent[:limit],
+
+    silent = [{
+        "run": r["run"], "agent": r["silent_agent"], "spans": list(r["names"]),
+        "trace_id": r["first"][0], "span_id": r["first"][1], "last_heartbeat": iso_ms(r["last"]),
+        "silent_ms": now - r["last"], "interval_ms": r["first"][2],
+    } for r in rows["silent"]]
+    as_dict["lost_nodes"] = list(rows["all"][0]["lost_nodes"]) if rows["all"] else []
+    totals = {"runs": int(rows["run"][0]["total"]) if rows["run"] else 0, "waits": len(waits),
+              "silent": int(rows["silent"][0]["total"]) if rows["silent"] else 0}
+    return Live(as_of=iso_ms(now), runs=runs, waits=waits[:limit], silent=silent,
                 graph=as_dict, totals=totals)

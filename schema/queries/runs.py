@@ -78,23 +78,19 @@ class RunFilters:
             raise BadFilter("since is after until")
 
 
-# One row per trace of the window, then one per run key (the run id, else the trace id). The index
-# holds several rows per trace until it merges: traces are picked by the window first, then all of
-# their rows are aggregated (by the primary key), so a trace reaching past the window is counted whole
-# and a filter sees the whole trace, not one of its insert blocks.
+# The page: one row per trace of the window, then one per run key (the run id, else the trace id),
+# newest activity first. The index holds several rows per trace until it merges: traces are picked by
+# the window first, then all of their rows are aggregated (by the primary key), so a trace reaching
+# past the window is counted whole and a filter sees the whole trace, not one of its insert blocks.
+# Only what orders, pages and filters the list is aggregated here (`trace_columns` adds what a filter
+# reads); RUN_DETAILS aggregates the rest for the page's traces only: merging the exact span counts and
+# agent/service sets of every trace of the 24 h window before the LIMIT was most of the page's time.
 RUNS = """
-SELECT run_key, any(has_run) AS is_run, max(t_end) AS last_activity,
-    toUnixTimestamp64Nano(last_activity) AS last_ns, min(t_start) AS start_time,
-    groupArray(TraceId) AS trace_ids, sum(t_spans) AS spans, sum(t_errors) AS errors,
-    arraySort(groupUniqArrayArray(t_agents)) AS agents,
-    arraySort(groupUniqArrayArray(t_services)) AS services,
-    argMin(t_root, t_start) AS root_name
+SELECT run_key, max(t_end) AS last_activity, toUnixTimestamp64Nano(last_activity) AS last_ns,
+    groupArray(TraceId) AS trace_ids
 FROM (
-    SELECT TraceId, min(Start) AS t_start, max(End) AS t_end,
-        uniqExactMerge(SpanIds) AS t_spans, uniqExactMerge(ErrorSpanIds) AS t_errors,
-        max(RootName) AS t_root, groupUniqArrayArray(Services) AS t_services,
-        groupUniqArrayArray(Agents) AS t_agents, groupUniqArrayArray(RunIds) AS t_runs,
-        notEmpty(t_runs) AS has_run, if(has_run, arraySort(t_runs)[1], TraceId) AS run_key
+    SELECT TraceId, max(End) AS t_end, groupUniqArrayArray(RunIds) AS t_runs{trace_columns},
+        if(notEmpty(t_runs), arraySort(t_runs)[1], TraceId) AS run_key
     FROM traces
     WHERE TraceId IN (
         SELECT TraceId FROM traces
@@ -109,6 +105,25 @@ HAVING {having}
 ORDER BY last_activity DESC, run_key DESC
 LIMIT {limit:UInt32}
 """
+_TRACE_COLUMNS = {"service": ", groupUniqArrayArray(Services) AS t_services",
+                  "agent": ", groupUniqArrayArray(Agents) AS t_agents"}
+# Everything else the list shows, per run key, over the page's traces (bound as `ids`).
+RUN_DETAILS = fill("""
+SELECT run_key, any(has_run) AS is_run, max(t_end) AS last_activity, min(t_start) AS start_time,
+    sum(t_spans) AS spans, sum(t_errors) AS errors,
+    arraySort(groupUniqArrayArray(t_agents)) AS agents,
+    arraySort(groupUniqArrayArray(t_services)) AS services,
+    argMin(t_root, t_start) AS root_name
+FROM (
+    SELECT TraceId, min(Start) AS t_start, max(End) AS t_end,
+        uniqExactMerge(SpanIds) AS t_spans, uniqExactMerge(ErrorSpanIds) AS t_errors,
+        max(RootName) AS t_root, groupUniqArrayArray(Services) AS t_services,
+        groupUniqArrayArray(Agents) AS t_agents, groupUniqArrayArray(RunIds) AS t_runs,
+        notEmpty(t_runs) AS has_run, if(has_run, arraySort(t_runs)[1], TraceId) AS run_key
+    FROM traces WHERE TraceId IN {ids}
+    GROUP BY TraceId
+)
+GROUP BY run_key""", ids=in_list("ids"))
 
 
 _SPANS_MATCHING = """TraceId IN (SELECT DISTINCT TraceId FROM spans
@@ -147,9 +162,10 @@ def list_runs(store: Store, filters: RunFilters, *, limit: int = 50, before: tup
     until = filters.until_ms if filters.until_ms is not None else now + CLOCK_SKEW_MS
     since = filters.since_ms if filters.since_ms is not None else until - CLOCK_SKEW_MS - DEFAULT_WINDOW_MS
     params: dict[str, Any] = {"since_ms": since, "until_ms": until}
-    trace_where, trace_having, having = ["1"], ["1"], ["1"]
+    trace_where, trace_having, having, trace_columns = ["1"], ["1"], ["1"], []
     for name, value in (("service", filters.service), ("agent", filters.agent)):
         if value:
+            trace_columns.append(_TRACE_COLUMNS[name])
             trace_having.append(_HAS[name])
             params[name] = value
     spans_cond = _span_filter(filters, params)
@@ -172,9 +188,9 @@ def list_runs(store: Store, filters: RunFilters, *, limit: int = 50, before: tup
             params["cursor_ns"], params["cursor_key"] = cursor
         params["limit"] = page
         sql = fill(RUNS, trace_where=" AND ".join(trace_where), trace_having=" AND ".join(trace_having),
-                   having=" AND ".join(round_having))
+                   having=" AND ".join(round_having), trace_columns="".join(trace_columns))
         batch = store.rows(sql, params)
-        runs = _describe(store, batch, now)
+        runs = _describe(store, _with_details(store, batch), now)
         rows.extend(r for r in runs if not filters.status or r["status"] == filters.status)
         if len(batch) < page:
             exhausted = True
@@ -186,6 +202,16 @@ def list_runs(store: Store, filters: RunFilters, *, limit: int = 50, before: tup
     rows = rows[:limit]
     nxt = f"{rows[-1]['last_activity_ns']}:{rows[-1]['run_key']}" if rows and more else None
     return {"runs": rows, "next": nxt}
+
+
+def _with_details(store: Store, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The page's rows with RUN_DETAILS' columns, in the page's order."""
+    if not batch:
+        return batch
+    ids = list_param([t for r in batch for t in r["trace_ids"]])
+    details = {d["run_key"]: d for d in store.rows(RUN_DETAILS, {"ids": ids})}
+    # A trace the index dropped in between (TTL) leaves its run out rather than failing the page.
+    return [{**details[r["run_key"]], **r} for r in batch if r["run_key"] in details]
 
 
 def _describe(store: Store, batch: list[dict[str, Any]], now: int) -> list[dict[str, Any]]:
