@@ -29,7 +29,8 @@ STATEMENTS = [
     Error String,
     Version UInt64
 ) ENGINE = ReplacingMergeTree(Version)
-ORDER BY (Rule, Fingerprint)""",
+ORDER BY (Rule, Fingerprint)
+TTL toDateTime(LastEvalAt) + toIntervalDay(30)""",
     """CREATE TABLE IF NOT EXISTS alert_history (
     At DateTime64(3, 'UTC'),
     Rule String,
@@ -60,5 +61,7 @@ ORDER BY (Receiver, At)
 TTL toDateTime(At) + toIntervalDay(30)""",
 ]
 
-# Retention (Store.set_retention) applies to the history and the delivery log; the current state stays.
-TTL_TABLES = {"alert_history": "toDateTime(At)", "alert_deliveries": "toDateTime(At)"}
+# Retention (Store.set_retention) applies to every table. A live instance is rewritten on every
+# evaluation, so only instances no rule has evaluated for the retention period age out of alert_state.
+TTL_TABLES = {"alert_state": "toDateTime(LastEvalAt)", "alert_history": "toDateTime(At)",
+              "alert_deliveries": "toDateTime(At)"}
