@@ -117,6 +117,10 @@ def trace_page(request: Request, trace_id: str):
     return _view(request, f"Trace {trace_id}", [trace_id], findings)
 
 
+FINDING_CARD_LIMIT = 25
+FINDING_SPAN_LINK_LIMIT = 12
+
+
 def _view(request: Request, title: str, trace_ids: list[str], findings: list[dict[str, Any]],
           run_id: str | None = None):
     spans = span_queries.outline(request.app.state.store, trace_ids)
@@ -140,7 +144,11 @@ def _view(request: Request, title: str, trace_ids: list[str], findings: list[dic
     context = {"title": title, "run_id": run_id, "trace_ids": trace_ids, "rows": rows, "tree": tree,
                "hidden_roots": max(len(tree.roots) - trace_view.ROOT_LIMIT, 0),
                "summary": summary, "findings": findings, "pins": _pins(findings), "critical": critical,
-               "graph": graph, "open_findings": [f for f in findings if f["status"] == "open"]}
+               "graph": graph, "open_findings": [f for f in findings if f["status"] == "open"],
+               # A trace of thousands of repeated calls can carry hundreds of findings: the page shows
+               # the first cards and links to the findings page for the rest.
+               "card_limit": FINDING_CARD_LIMIT, "span_link_limit": FINDING_SPAN_LINK_LIMIT,
+               "findings_run": run_id or (summary["run_ids"] or trace_ids)[0]}
     return render(request, "trace.html", context)
 
 
