@@ -1,4 +1,4 @@
-"""The live page's tables (schema.queries.live.snapshot): open runs and silent agents are aggregated in
+"""The live page's tables (detectors.live.snapshot): open runs and silent agents are aggregated in
 ClickHouse with the detectors' dead rule, so these pin that rule's edge cases on a fresh store."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 
 from scenarios import Scenario
+from swarmscope.detectors import live
 from swarmscope.detectors.config import DetectorConfig
-from swarmscope.schema.queries import live
 
 
 def _open_agent(sc: Scenario, name: str, heartbeat: float):

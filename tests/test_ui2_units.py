@@ -4,8 +4,8 @@ graph layout, and the redirect guard."""
 from __future__ import annotations
 
 from swarmscope.detectors import persist
+from swarmscope.detectors import triage as fq
 from swarmscope.detectors.model import Finding
-from swarmscope.schema.queries import findings as fq
 from swarmscope.ui import run_compare, wait_graph
 from swarmscope.ui.page_auth import safe_next
 from swarmscope.ui.sparkline import spark

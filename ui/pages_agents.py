@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
+from swarmscope.detectors import triage as fq
 from swarmscope.detectors import views
 from swarmscope.schema.queries import agents as agent_queries
-from swarmscope.schema.queries import findings as fq
 from swarmscope.schema.queries.runs import RunFilters, list_runs
 
 from .pages_render import render

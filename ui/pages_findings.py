@@ -1,6 +1,6 @@
 """The findings page (`/findings`), its triage form posts, the login page, and their JSON twins.
 
-Page and API read through `schema.queries.findings.search`, so both say the same about a finding that
+Page and API read through `detectors.triage.search`, so both say the same about a finding that
 someone acknowledged or muted: it has left the open list.
 """
 
@@ -13,8 +13,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
+from swarmscope.detectors import triage as fq
 from swarmscope.detectors.model import KINDS, SEVERITIES
-from swarmscope.schema.queries import findings as fq
 
 from .page_auth import SESSION_COOKIE, check_form, csrf_token, safe_next, session_value, set_csrf_cookie
 from .pages_render import render

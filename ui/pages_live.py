@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from swarmscope.schema.queries import live as live_query
+from swarmscope.detectors import live as live_query
 
 from .pages_render import render
 from .wait_graph import layout

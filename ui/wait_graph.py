@@ -2,7 +2,7 @@
 (boxes) as nodes, open waits as arrows labelled with their age. A deadlock cycle is red (class
 `cycle`), a wait past its timeout amber (`stalled`), an agent whose heartbeats stopped grey (`lost`).
 
-Input is the `/api/waits` shape (schema.queries.live adds `lost_nodes`). Each run's nodes sit on their
+Input is the `/api/waits` shape (detectors.live adds `lost_nodes`). Each run's nodes sit on their
 own circle, runs side by side, so one deadlock reads as a ring.
 """
 
