@@ -126,6 +126,27 @@ def _finding_kind(v: Any, where: str) -> str:
     return "" if v == "" else _choice(KINDS)(v, where)
 
 
+def _positive_int(v: Any, where: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or v < 1:
+        raise ConfigError(f"{where} must be a whole number of at least 1, got {v!r}")
+    return int(v)
+
+
+SAME_HOUR = "same_hour"
+
+
+def _baseline(v: Any, where: str) -> str | float:
+    """`same_hour` (the recent window's clock time on each of the previous days) or a duration (the
+    window just before the recent one)."""
+    if v == SAME_HOUR:
+        return v
+    try:
+        return parse_duration(v, where)
+    except ConfigError:
+        raise ConfigError(f"{where} must be \"{SAME_HOUR}\" or a duration like '6h' or '7d', "
+                          f"got {v!r}") from None
+
+
 def _sql(v: Any, where: str) -> str:
     try:
         return check_select(_str(v, where))
@@ -155,7 +176,8 @@ KIND_PARAMS: dict[str, dict[str, tuple[Any, Any]]] = {
     "drift": {
         "measure": (None, _choice(MEASURES)),
         "window": (3600.0, parse_duration),  # the recent window ...
-        "baseline": (7 * 86400.0, parse_duration),  # ... against the one just before it
+        "baseline": (7 * 86400.0, _baseline),  # ... against the one just before it, or "same_hour"
+        "baseline_days": (7, _positive_int),  # same_hour: the same clock window on this many days
         "factor": (2.0, _number),  # fires when recent / baseline moves past this (or under 1/factor)
         "direction": ("up", _choice(("up", "down", "both"))),
         "min_samples": (10.0, _number),
@@ -166,6 +188,18 @@ KIND_PARAMS: dict[str, dict[str, tuple[Any, Any]]] = {
         "query": (None, _sql),
     },
 }
+
+
+def _check_drift(params: dict[str, Any], given: set[str], where: str) -> None:
+    if params["baseline"] != SAME_HOUR:
+        if "baseline_days" in given:
+            raise ConfigError(f"{where}: `baseline_days` only applies with baseline = \"{SAME_HOUR}\"")
+    elif params["window"] > 86400:
+        raise ConfigError(f"{where}: with baseline = \"{SAME_HOUR}\" the window must be at most 1d, "
+                          f"got {params['window']:g} s")
+
+
+KIND_CHECKS = {"drift": _check_drift}
 COMMON_KEYS = {"name", "kind", "labels", "annotations", "for", "keep_firing_for", "receivers",
                "repeat_interval"}
 
@@ -203,6 +237,8 @@ def parse_rule(table: Any, index: int) -> Rule:
             raise ConfigError(f"{where}: `{key}` is required for kind {kind!r}")
         else:
             params[key] = default
+    if kind in KIND_CHECKS:
+        KIND_CHECKS[kind](params, set(table), where)
     receivers = table.get("receivers", [])
     if not isinstance(receivers, list) or not all(isinstance(r, str) for r in receivers):
         raise ConfigError(f"{where}.receivers must be a list of receiver names")

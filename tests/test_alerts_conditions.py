@@ -1,6 +1,7 @@
 """Each rule kind against a real embedded store, on a simulated clock: stuck runs judged on their last
-activity, tool error rates with a minimum sample, tokens-per-run drift against the agent's own
-baseline, and sql rules run read-only."""
+activity, tool error rates with a minimum sample,
+tokens-per-run drift against the agent's own baseline (the window before, or the same hour of previous
+days), and sql rules run read-only."""
 
 from __future__ import annotations
 
@@ -96,6 +97,45 @@ def test_tokens_per_run_drift_fires_when_they_triple_not_on_noise(store):
     assert 2.8 < instance.value < 3.2
     assert instance.annotations["summary"].startswith("coder: ")
     assert instance.labels == {"alertname": "TokenDrift", "agent": "coder", "measure": "agent_tokens_per_run"}
+
+
+def test_same_hour_drift_compares_with_the_same_hours_of_previous_days_not_the_hour_before(store):
+    now_ms = time.time_ns() // 1_000_000
+    day_ms = 86_400_000
+    requests = []
+
+    def runs(agent: str, tokens: int, ends_ms: list[int]) -> None:
+        for end_ms in ends_ms:
+            sc = Scenario(now_ns=end_ms * 1_000_000)
+            sc.agent(agent, start=-30, dur=20, input_tokens=tokens, output_tokens=0)
+            requests.extend(sc.requests())
+
+    # Tokens per run, by hour: coder triples against the same hour of the past week (its level today
+    # has been high since the hour before); tester's recent hour is its usual level at that hour,
+    # three times the hour before. Other hours of the past days run at the opposite levels, so a
+    # baseline that read the whole week would not see this.
+    for agent, same_hour_before, recent, hour_before, other_hours in (
+        ("coder", 1000, 3000, 3000, 3000),
+        ("tester", 3000, 3000, 1000, 1000),
+    ):
+        for day in range(1, 8):
+            runs(agent, same_hour_before, [now_ms - day * day_ms - k * 20 * MIN for k in (1, 2)])
+            runs(agent, other_hours, [now_ms - day * day_ms - 4 * 60 * MIN - k * 20 * MIN for k in (1, 2)])
+        runs(agent, recent, [now_ms - k * 12 * MIN for k in (1, 2, 3, 4)])
+        runs(agent, hour_before, [now_ms - 60 * MIN - k * 12 * MIN for k in (1, 2, 3, 4)])
+    store.insert_requests(requests)
+
+    common = {"kind": "drift", "measure": "agent_tokens_per_run", "window": "1h", "factor": 2.0,
+              "min_samples": 3, "min_baseline_samples": 4}
+    seasonal = {"name": "SameHourDrift", "baseline": "same_hour", "baseline_days": 7, **common}
+    just_before = {"name": "HourBeforeDrift", "baseline": "1h", **common}
+    ev = evaluator(store, config(None, seasonal, just_before), Clock(now_ms))
+    ev.step()
+    assert states(ev, "SameHourDrift") == {"coder": "firing"}
+    assert states(ev, "HourBeforeDrift") == {"tester": "firing"}
+    values = {(name, i.labels["agent"]): i.value for (name, _), i in ev.instances.items()}
+    assert values == {("SameHourDrift", "coder"): 3.0, ("HourBeforeDrift", "tester"): 3.0}
+    assert ev.health["SameHourDrift"].health == "ok"
 
 
 def test_sql_rule_rows_are_instances_and_run_read_only(store):
