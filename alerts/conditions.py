@@ -58,6 +58,16 @@ WHERE Timestamp >= fromUnixTimestamp64Milli({horizon_ms:Int64})
 GROUP BY run
 """, runs=in_list("runs"), traces=in_list("traces"))
 STUCK_HORIZON_MS = 86_400_000  # open spans not seen for a day are not tracked (as the detectors do)
+# Open tool spans that started at least `min_age` before now (the `tool_p99_factor` form of stuck).
+OPEN_TOOLS_FILTER = OPEN_RUNS_FILTER + """
+  AND ToolName != '' AND ({tool:String} = '' OR ToolName = {tool:String})
+  AND StartTime <= fromUnixTimestamp64Milli({older_than_ms:Int64})"""
+OPEN_TOOLS_SQL = fill("""
+SELECT if(RunId != '', RunId, TraceId) AS run, TraceId, SpanId, ToolName, AgentId,
+    toUnixTimestamp64Milli(StartTime) AS start_ms
+FROM pending_spans FINAL
+WHERE {open_tools} AND {unfinished}
+""", open_tools=OPEN_TOOLS_FILTER, unfinished=unfinished(OPEN_TOOLS_FILTER))
 
 # Measures for `rate` and `drift`: per entity (tool or agent), the value and how many samples it rests
 # on, over one or more windows [start, end) (a seasonal baseline is one window per day), bound as the
@@ -113,6 +123,7 @@ MEASURE_SQL: dict[str, str] = {
     "agent_confidence": _agents("avg(assumeNotNull(Confidence))", "Confidence IS NOT NULL"),
     "agent_error_rate": _agents("avg(StatusCode = 'Error')"),
 }
+TOOL_P99_SQL = _tools("quantilesMerge(0.5, 0.95, 0.99)(DurationQuantiles)[3] / 1e6")
 DAY_MS = 86_400_000
 _COMPARE = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b,
             "<=": lambda a, b: a <= b}
@@ -180,6 +191,8 @@ class Conditions:
         return Evaluation(samples)
 
     def _stuck(self, rule: Rule, p: dict[str, Any], now_ms: int) -> Evaluation:
+        if p["tool_p99_factor"]:
+            return self._stuck_tool(rule, p, now_ms)
         base = {"now_ms": now_ms, "horizon_ms": now_ms - STUCK_HORIZON_MS, "service": p["service"]}
         runs = self.store.rows(OPEN_RUNS_SQL, base)
         if not runs:
@@ -200,6 +213,39 @@ class Conditions:
             link = run_link(trace_id=r["run"]) if r["run"] in r["trace_ids"] else run_link(run_id=r["run"])
             samples.append(self._sample(rule, {"run_id": r["run"]}, round(silent_s, 3), values, link))
         return Evaluation(samples)
+
+    def _stuck_tool(self, rule: Rule, p: dict[str, Any], now_ms: int) -> Evaluation:
+        """Open tool spans older than tool_p99_factor x their tool's p99: one instance per run, about
+        the span that crossed its threshold first (so the instance keeps its labels while it lasts)."""
+        min_age_ms = int(p["min_age"] * 1000)
+        spans = self.store.rows(OPEN_TOOLS_SQL, {
+            "now_ms": now_ms, "horizon_ms": now_ms - STUCK_HORIZON_MS, "service": p["service"],
+            "tool": p["tool"], "older_than_ms": now_ms - min_age_ms})
+        if not spans:  # the common case: no need to read a week of latency
+            return Evaluation()
+        history = self._per_entity(TOOL_P99_SQL, p["tool"], [(now_ms - int(p["history"] * 1000), now_ms)])
+        p99 = {tool: ms for tool, (ms, calls) in history.items() if calls >= p["min_calls"] and ms > 0}
+        over: dict[str, list[tuple]] = {}  # run -> (crossed at, span id, span, p99) of each span past it
+        for r in spans:
+            tool_p99 = p99.get(r["ToolName"])
+            if tool_p99 is None or now_ms - r["start_ms"] <= p["tool_p99_factor"] * tool_p99:
+                continue
+            crossed = r["start_ms"] + max(p["tool_p99_factor"] * tool_p99, min_age_ms)
+            over.setdefault(r["run"], []).append((crossed, r["SpanId"], r, tool_p99))
+        samples = []
+        for run, crossings in sorted(over.items()):
+            _, _, r, tool_p99 = min(crossings, key=lambda c: c[:2])
+            age_s = (now_ms - r["start_ms"]) / 1000
+            ratio = round((now_ms - r["start_ms"]) / tool_p99, 2)
+            values = {"age": f"{age_s / 60:.0f}m", "p99_ms": f"{tool_p99:.0f}", "ratio": f"{ratio:g}",
+                      "stuck_spans": len(crossings), "trace_id": r["TraceId"],
+                      "summary": f"run {run}: {r['ToolName']} call open for {age_s / 60:.0f} min, "
+                                 f"{ratio:g} x its p99 of {tool_p99 / 1000:.3g} s"}
+            link = run_link(trace_id=run) if run == r["TraceId"] else run_link(run_id=run)
+            labels = {"run_id": run, "tool": r["ToolName"], "agent": r["AgentId"]}
+            samples.append(self._sample(rule, labels, ratio, values, link))
+        # nodata: open calls whose tools have too little history to judge
+        return Evaluation(samples, has_data=any(r["ToolName"] in p99 for r in spans))
 
     def _per_entity(self, sql: str, name: str, windows: list[tuple[int, int]]) -> dict[str, tuple]:
         """{entity: (value, samples)} of a measure query over the windows [start, end)."""

@@ -164,6 +164,13 @@ KIND_PARAMS: dict[str, dict[str, tuple[Any, Any]]] = {
     "stuck": {
         "silent_for": (1800.0, parse_duration),  # no new span and no span ending for this long
         "service": (_OPTIONAL, _str),
+        # The second form, on when tool_p99_factor > 0: an open tool span older than factor x its
+        # tool's own p99 over `history`, once the tool has `min_calls` calls there, and past `min_age`.
+        "tool_p99_factor": (0.0, _number),
+        "min_calls": (20.0, _number),
+        "min_age": (120.0, parse_duration),
+        "history": (7 * 86400.0, parse_duration),
+        "tool": (_OPTIONAL, _str),
     },
     "rate": {
         "measure": (None, _choice(MEASURES)),
@@ -188,6 +195,19 @@ KIND_PARAMS: dict[str, dict[str, tuple[Any, Any]]] = {
         "query": (None, _sql),
     },
 }
+TOOL_P99_ONLY = {"min_calls", "min_age", "history", "tool"}  # keys of stuck's tool_p99_factor form
+
+
+def _check_stuck(params: dict[str, Any], given: set[str], where: str) -> None:
+    """The two forms of `stuck` take different keys: a key of the other form would be ignored."""
+    if params["tool_p99_factor"] < 0:
+        raise ConfigError(f"{where}.tool_p99_factor must not be negative")
+    if params["tool_p99_factor"] and "silent_for" in given:
+        raise ConfigError(f"{where}: `silent_for` and `tool_p99_factor` are two forms of stuck; "
+                          "write two rules")
+    if not params["tool_p99_factor"] and given & TOOL_P99_ONLY:
+        raise ConfigError(f"{where}: {', '.join(sorted(given & TOOL_P99_ONLY))} only apply "
+                          "with `tool_p99_factor`")
 
 
 def _check_drift(params: dict[str, Any], given: set[str], where: str) -> None:
@@ -199,7 +219,7 @@ def _check_drift(params: dict[str, Any], given: set[str], where: str) -> None:
                           f"got {params['window']:g} s")
 
 
-KIND_CHECKS = {"drift": _check_drift}
+KIND_CHECKS = {"stuck": _check_stuck, "drift": _check_drift}
 COMMON_KEYS = {"name", "kind", "labels", "annotations", "for", "keep_firing_for", "receivers",
                "repeat_interval"}
 
