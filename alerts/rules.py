@@ -126,6 +126,27 @@ def _finding_kind(v: Any, where: str) -> str:
     return "" if v == "" else _choice(KINDS)(v, where)
 
 
+def _positive_int(v: Any, where: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or v < 1:
+        raise ConfigError(f"{where} must be a whole number of at least 1, got {v!r}")
+    return int(v)
+
+
+SAME_HOUR = "same_hour"
+
+
+def _baseline(v: Any, where: str) -> str | float:
+    """`same_hour` (the recent window's clock time on each of the previous days) or a duration (the
+    window just before the recent one)."""
+    if v == SAME_HOUR:
+        return v
+    try:
+        return parse_duration(v, where)
+    except ConfigError:
+        raise ConfigError(f"{where} must be \"{SAME_HOUR}\" or a duration like '6h' or '7d', "
+                          f"got {v!r}") from None
+
+
 def _sql(v: Any, where: str) -> str:
     try:
         return check_select(_str(v, where))
@@ -143,6 +164,13 @@ KIND_PARAMS: dict[str, dict[str, tuple[Any, Any]]] = {
     "stuck": {
         "silent_for": (1800.0, parse_duration),  # no new span and no span ending for this long
         "service": (_OPTIONAL, _str),
+        # The second form, on when tool_p99_factor > 0: an open tool span older than factor x its
+        # tool's own p99 over `history`, once the tool has `min_calls` calls there, and past `min_age`.
+        "tool_p99_factor": (0.0, _number),
+        "min_calls": (20.0, _number),
+        "min_age": (120.0, parse_duration),
+        "history": (7 * 86400.0, parse_duration),
+        "tool": (_OPTIONAL, _str),
     },
     "rate": {
         "measure": (None, _choice(MEASURES)),
@@ -155,7 +183,8 @@ KIND_PARAMS: dict[str, dict[str, tuple[Any, Any]]] = {
     "drift": {
         "measure": (None, _choice(MEASURES)),
         "window": (3600.0, parse_duration),  # the recent window ...
-        "baseline": (7 * 86400.0, parse_duration),  # ... against the one just before it
+        "baseline": (7 * 86400.0, _baseline),  # ... against the one just before it, or "same_hour"
+        "baseline_days": (7, _positive_int),  # same_hour: the same clock window on this many days
         "factor": (2.0, _number),  # fires when recent / baseline moves past this (or under 1/factor)
         "direction": ("up", _choice(("up", "down", "both"))),
         "min_samples": (10.0, _number),
@@ -166,6 +195,31 @@ KIND_PARAMS: dict[str, dict[str, tuple[Any, Any]]] = {
         "query": (None, _sql),
     },
 }
+TOOL_P99_ONLY = {"min_calls", "min_age", "history", "tool"}  # keys of stuck's tool_p99_factor form
+
+
+def _check_stuck(params: dict[str, Any], given: set[str], where: str) -> None:
+    """The two forms of `stuck` take different keys: a key of the other form would be ignored."""
+    if params["tool_p99_factor"] < 0:
+        raise ConfigError(f"{where}.tool_p99_factor must not be negative")
+    if params["tool_p99_factor"] and "silent_for" in given:
+        raise ConfigError(f"{where}: `silent_for` and `tool_p99_factor` are two forms of stuck; "
+                          "write two rules")
+    if not params["tool_p99_factor"] and given & TOOL_P99_ONLY:
+        raise ConfigError(f"{where}: {', '.join(sorted(given & TOOL_P99_ONLY))} only apply "
+                          "with `tool_p99_factor`")
+
+
+def _check_drift(params: dict[str, Any], given: set[str], where: str) -> None:
+    if params["baseline"] != SAME_HOUR:
+        if "baseline_days" in given:
+            raise ConfigError(f"{where}: `baseline_days` only applies with baseline = \"{SAME_HOUR}\"")
+    elif params["window"] > 86400:
+        raise ConfigError(f"{where}: with baseline = \"{SAME_HOUR}\" the window must be at most 1d, "
+                          f"got {params['window']:g} s")
+
+
+KIND_CHECKS = {"stuck": _check_stuck, "drift": _check_drift}
 COMMON_KEYS = {"name", "kind", "labels", "annotations", "for", "keep_firing_for", "receivers",
                "repeat_interval"}
 
@@ -203,6 +257,8 @@ def parse_rule(table: Any, index: int) -> Rule:
             raise ConfigError(f"{where}: `{key}` is required for kind {kind!r}")
         else:
             params[key] = default
+    if kind in KIND_CHECKS:
+        KIND_CHECKS[kind](params, set(table), where)
     receivers = table.get("receivers", [])
     if not isinstance(receivers, list) or not all(isinstance(r, str) for r in receivers):
         raise ConfigError(f"{where}.receivers must be a list of receiver names")

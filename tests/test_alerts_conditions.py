@@ -1,6 +1,7 @@
 """Each rule kind against a real embedded store, on a simulated clock: stuck runs judged on their last
-activity, tool error rates with a minimum sample, tokens-per-run drift against the agent's own
-baseline, and sql rules run read-only."""
+activity, tool calls open far past their tool's own p99, tool error rates with a minimum sample,
+tokens-per-run drift against the agent's own baseline (the window before, or the same hour of previous
+days), and sql rules run read-only."""
 
 from __future__ import annotations
 
@@ -46,6 +47,65 @@ def test_stuck_fires_on_a_run_silent_for_40_minutes_not_on_one_that_keeps_progre
     silent.insert(store)
     ev.step(clock.advance(2 * MIN))
     assert states(ev, "RunStuck") == {"run-silent": "resolved"}
+
+
+def test_stuck_tool_call_fires_past_its_tools_own_p99_not_under_it_nor_without_history(store):
+    now_ms = time.time_ns() // 1_000_000
+    history = Scenario(run_id="run-history", now_ns=(now_ms - 3 * 3600_000) * 1_000_000)
+    worker = history.agent("coder", start=-7200, dur=7000)
+    # web_search: p99 2 min, over enough calls that the long calls finishing below stay outside its p99
+    for i in range(300):
+        history.tool("web_search", parent=worker, start=-7000 + i * 20, dur=120)
+    for i in range(30):
+        history.tool("read_file", parent=worker, start=-7000 + i * 150, dur=0.1)  # p99 100 ms
+    for i in range(5):  # under min_calls: its p99 says nothing yet
+        history.tool("crawl", parent=worker, start=-2000 + i * 150, dur=60)
+    history.insert(store)
+
+    open_calls: dict[str, list] = {}
+    for run, tool, open_s in (
+        ("run-hung", "web_search", 1200),  # 10 x p99 ...
+        ("run-hung", "web_search", 960),  # ... and 8 x in the same run: one alert, about the first
+        ("run-slow", "web_search", 180),  # 1.5 x
+        ("run-new", "crawl", 1200),  # 20 x a p99 of too few calls
+        ("run-fast", "read_file", 100),  # 1000 x its p99, but younger than min_age
+        ("run-done", "web_search", 1800),  # long, but it finished
+    ):
+        sc = Scenario(run_id=run, now_ns=now_ms * 1_000_000)
+        agent = sc.agent("coder", start=-open_s - 5, dur=None)
+        call = sc.tool(tool, parent=agent, start=-open_s, dur=None)
+        sc.heartbeat(call, at=-5)
+        if run == "run-done":
+            sc.finish(call, end=-10)
+        sc.insert(store)
+        open_calls.setdefault(run, []).append((sc, call))
+
+    rule = {"name": "ToolCallStuck", "kind": "stuck", "tool_p99_factor": 3, "min_calls": 20, "min_age": "2m",
+            "annotations": {"summary": "{summary}"}}
+    new_tool = {"name": "NewToolStuck", "kind": "stuck", "tool_p99_factor": 3, "tool": "crawl"}
+    clock = Clock(now_ms)
+    ev = evaluator(store, config(None, rule, new_tool), clock)
+    ev.step()
+    assert states(ev, "ToolCallStuck") == {"run-hung": "firing"}
+    [instance] = [i for (name, _), i in ev.instances.items() if name == "ToolCallStuck"]
+    assert instance.labels == {"alertname": "ToolCallStuck", "run_id": "run-hung", "tool": "web_search",
+                               "agent": "coder"}
+    assert instance.value == 10.0 and instance.link == "/runs/run-hung"
+    assert instance.annotations["summary"] == \
+        "run run-hung: web_search call open for 20 min, 10 x its p99 of 120 s"
+    assert ev.health["ToolCallStuck"].health == "ok"
+    assert ev.health["NewToolStuck"].health == "nodata"  # an open call it cannot judge yet
+
+    # Judged on the clock passed in: 10 minutes later the slow call is 6.5 x its p99 and the fast one
+    # is past min_age; the call of a tool with too little history still says nothing.
+    ev.step(clock.advance(10 * MIN))
+    assert states(ev, "ToolCallStuck") == {"run-hung": "firing", "run-slow": "firing", "run-fast": "firing"}
+    # The hung calls end: the run's alert resolves.
+    for sc, call in open_calls["run-hung"]:
+        sc.finish(call, end=10 * 60)
+        sc.insert(store)
+    ev.step(clock.advance(MIN))
+    assert states(ev, "ToolCallStuck") == {"run-hung": "resolved", "run-slow": "firing", "run-fast": "firing"}
 
 
 def test_tool_error_rate_fires_on_a_burst_not_on_one_failure_under_the_minimum(store):
@@ -96,6 +156,45 @@ def test_tokens_per_run_drift_fires_when_they_triple_not_on_noise(store):
     assert 2.8 < instance.value < 3.2
     assert instance.annotations["summary"].startswith("coder: ")
     assert instance.labels == {"alertname": "TokenDrift", "agent": "coder", "measure": "agent_tokens_per_run"}
+
+
+def test_same_hour_drift_compares_with_the_same_hours_of_previous_days_not_the_hour_before(store):
+    now_ms = time.time_ns() // 1_000_000
+    day_ms = 86_400_000
+    requests = []
+
+    def runs(agent: str, tokens: int, ends_ms: list[int]) -> None:
+        for end_ms in ends_ms:
+            sc = Scenario(now_ns=end_ms * 1_000_000)
+            sc.agent(agent, start=-30, dur=20, input_tokens=tokens, output_tokens=0)
+            requests.extend(sc.requests())
+
+    # Tokens per run, by hour: coder triples against the same hour of the past week (its level today
+    # has been high since the hour before); tester's recent hour is its usual level at that hour,
+    # three times the hour before. Other hours of the past days run at the opposite levels, so a
+    # baseline that read the whole week would not see this.
+    for agent, same_hour_before, recent, hour_before, other_hours in (
+        ("coder", 1000, 3000, 3000, 3000),
+        ("tester", 3000, 3000, 1000, 1000),
+    ):
+        for day in range(1, 8):
+            runs(agent, same_hour_before, [now_ms - day * day_ms - k * 20 * MIN for k in (1, 2)])
+            runs(agent, other_hours, [now_ms - day * day_ms - 4 * 60 * MIN - k * 20 * MIN for k in (1, 2)])
+        runs(agent, recent, [now_ms - k * 12 * MIN for k in (1, 2, 3, 4)])
+        runs(agent, hour_before, [now_ms - 60 * MIN - k * 12 * MIN for k in (1, 2, 3, 4)])
+    store.insert_requests(requests)
+
+    common = {"kind": "drift", "measure": "agent_tokens_per_run", "window": "1h", "factor": 2.0,
+              "min_samples": 3, "min_baseline_samples": 4}
+    seasonal = {"name": "SameHourDrift", "baseline": "same_hour", "baseline_days": 7, **common}
+    just_before = {"name": "HourBeforeDrift", "baseline": "1h", **common}
+    ev = evaluator(store, config(None, seasonal, just_before), Clock(now_ms))
+    ev.step()
+    assert states(ev, "SameHourDrift") == {"coder": "firing"}
+    assert states(ev, "HourBeforeDrift") == {"tester": "firing"}
+    values = {(name, i.labels["agent"]): i.value for (name, _), i in ev.instances.items()}
+    assert values == {("SameHourDrift", "coder"): 3.0, ("HourBeforeDrift", "tester"): 3.0}
+    assert ev.health["SameHourDrift"].health == "ok"
 
 
 def test_sql_rule_rows_are_instances_and_run_read_only(store):

@@ -85,11 +85,49 @@ def test_one_file_holds_detector_thresholds_and_alert_rules(tmp_path):
     ('name = "x"\nkind = "finding"\nsilent_for = "5m"', "unknown key(s) silent_for"),
     ('name = "x"\nkind = "finding"\nreceivers = ["pager"]', "unknown receiver(s): pager"),
     ('name = "two words"\nkind = "finding"', "plain name"),
+    ('name = "x"\nkind = "stuck"\nsilent_for = "5m"\ntool_p99_factor = 3', "two forms of stuck"),
+    ('name = "x"\nkind = "stuck"\nmin_calls = 5', "min_calls only apply with `tool_p99_factor`"),
+    ('name = "x"\nkind = "stuck"\ntool_p99_factor = -1', "must not be negative"),
+    ('name = "x"\nkind = "drift"\nmeasure = "tool_calls"\nbaseline = "same_day"',
+     'be "same_hour" or a duration'),
+    ('name = "x"\nkind = "drift"\nmeasure = "tool_calls"\nbaseline_days = 3', "only applies with baseline"),
+    ('name = "x"\nkind = "drift"\nmeasure = "tool_calls"\nbaseline = "same_hour"\nwindow = "2d"',
+     "at most 1d"),
+    ('name = "x"\nkind = "drift"\nmeasure = "tool_calls"\nbaseline = "same_hour"\nbaseline_days = 1.5',
+     "whole number"),
 ])
 def test_bad_rules_are_clear_errors_naming_the_rule(tmp_path, rule, message):
     with pytest.raises(ConfigError) as err:
         load_rules(write(tmp_path, f"[[alerts]]\n{rule}\n"))
     assert message in str(err.value)
+
+
+def test_the_two_stuck_forms_and_the_two_drift_baselines_parse(tmp_path):
+    from swarmscope.alerts.conditions import baseline_windows
+
+    config = load_rules(write(tmp_path, """
+[[alerts]]
+name = "ToolCallStuck"
+kind = "stuck"
+tool_p99_factor = 3
+min_age = "5m"
+
+[[alerts]]
+name = "SameHour"
+kind = "drift"
+measure = "agent_tokens_per_run"
+window = "1h"
+baseline = "same_hour"
+baseline_days = 3
+"""))
+    stuck, drift = config.rules
+    assert stuck.params == {"silent_for": 1800, "service": "", "tool_p99_factor": 3, "min_calls": 20,
+                            "min_age": 300, "history": 7 * 86400, "tool": ""}
+    assert (drift.params["baseline"], drift.params["baseline_days"]) == ("same_hour", 3)
+    day, hour = 86_400_000, 3_600_000
+    now = 10 * day
+    assert baseline_windows(drift.params, now) == [(now - d * day - hour, now - d * day) for d in (1, 2, 3)]
+    assert baseline_windows({"window": 3600, "baseline": 6 * 3600}, now) == [(now - 7 * hour, now - hour)]
 
 
 def test_duplicate_names_and_bad_receivers(tmp_path):
