@@ -1,6 +1,7 @@
 """What is open right now, across all runs: the open runs, the open waits with their age and timeout,
 the agents silent past their heartbeat interval, and the wait-for graph (built exactly as `/api/waits`
-builds it, from the wait-related open spans only).
+builds it, from the spans views.graph_open_spans selects, taken from the same one read of the open
+spans as the tables).
 
 The open runs and silent agents are aggregated in ClickHouse and cut to the most urgent `limit`: reading
 every open span into Python (10,000 of them in the bench) was most of the page's time. A span is dead
