@@ -1,6 +1,7 @@
 """What is open right now, across all runs: the open runs, the open waits with their age and timeout,
 the agents silent past their heartbeat interval, and the wait-for graph (built exactly as `/api/waits`
-builds it, from the wait-related open spans only).
+builds it, from the spans views.graph_open_spans selects, taken from the same one read of the open
+spans as the tables).
 
 The open runs and silent agents are aggregated in ClickHouse and cut to the most urgent `limit`: reading
 every open span into Python (10,000 of them in the bench) was most of the page's time. A span is dead
@@ -14,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from swarmscope.detectors.config import DetectorConfig
-from swarmscope.detectors.sweep import OPEN_SPANS_SQL
-from swarmscope.detectors.views import graph_open_spans
+from swarmscope.detectors.sweep import OPEN_SPAN_COLUMNS, OPEN_SPANS_SQL, open_spans_of_rows
+from swarmscope.detectors.views import GRAPH_OR_OWNER_ROW
 from swarmscope.detectors.waitgraph import build_graph
 from swarmscope.schema.params import array_of, fill, list_param
 from swarmscope.schema.store import Store
@@ -48,15 +49,17 @@ _TOOL_MISSED = fill(_MISSED, column="tool", keys=array_of("tool_keys"),
 _AGENT_MISSED = fill(_MISSED, column="agent_id", keys=array_of("agent_keys"),
                      missed=array_of("agent_missed", "Float64"))
 
-# One scan of the open spans (the anti-join against finished spans is most of the cost, ~70 ms for
+# One read of the open spans (the anti-join against finished spans is most of the cost, ~45-70 ms for
 # 10,000 open spans over 1M finished ones) aggregated three ways by GROUPING SETS:
-# - kind 'run': open runs, deadlocked first, then most lost spans, then oldest;
+# - kind 'run': open runs, most lost spans first, then oldest; the first `limit` of them, and every run
+#   with a span in the wait-for graph (only those can be deadlocked, which snapshot() ranks first);
 # - kind 'silent': silent agents (spans without an agent: their service), longest silent first;
-# - kind 'all' (one row): `lost_nodes`, every agent node whose open spans are all silent (the graph
-#   shows them even when they wait on nobody).
-# Runs and silent agents are cut to `limit` rows; `total` is how many there are in all.
+# - kind 'all' (one row): `graph_spans`, the open spans the wait-for graph is made of (what
+#   views.graph_open_spans reads), and `lost_nodes`, every agent node whose open spans are all silent
+#   (the graph shows them even when they wait on nobody).
+# Silent agents are cut to `limit` rows; `total` is how many runs / silent agents there are in all.
 LIVE = fill("""
-SELECT * FROM (
+SELECT * REPLACE (if(kind = 'all', graph_spans, []) AS graph_spans) FROM (
     SELECT multiIf(grouping(silent_agent) = 0, 'silent', grouping(run_key) = 0, 'run', 'all') AS kind,
         run_key AS run, silent_agent,
         max(run_id) != '' AS is_run_id, min(trace_id) AS run_trace,
@@ -64,23 +67,26 @@ SELECT * FROM (
         arraySort(groupUniqArrayIf(agent_id, agent_id != '')) AS agents,
         count() AS open_spans,
         countIf(operation = 'wait' OR wait_for != '' OR wait_task_id != '' OR wait_resource != '') AS waits,
-        countIf(dead) AS lost, has({cycle_runs}, run) AS deadlocked,
+        countIf(dead) AS lost, countIf(in_graph) AS graph_count,
         min(start_ms) AS start, max(last_seen_ms) AS last,
         arraySlice(arraySort(groupUniqArray(name)), 1, 5) AS names,
         argMin((trace_id, span_id, interval_ms), (trace_id, span_id)) AS first,
         count() OVER (PARTITION BY kind) AS total,
-        row_number() OVER (PARTITION BY kind ORDER BY deadlocked DESC, lost DESC, start, run) AS run_rank,
+        row_number() OVER (PARTITION BY kind ORDER BY lost DESC, start, run) AS run_rank,
         row_number() OVER (PARTITION BY kind ORDER BY last, run, silent_agent) AS silent_rank,
-        arraySort(groupUniqArrayIf(node, silent AND agent_id != '')) AS lost_nodes
+        arraySort(groupUniqArrayIf(node, silent AND agent_id != '')) AS lost_nodes,
+        arraySort(s -> (s.1, s.2), groupArrayIf(tuple({open_span_columns}), in_graph)) AS graph_spans
     FROM (
-        SELECT *, if(silent, if(agent_id != '', agent_id, concat('service:', service)), '') AS silent_agent
+        SELECT *, if(silent, if(agent_id != '', agent_id, concat('service:', service)), '') AS silent_agent,
+            {in_graph} AS in_graph
         FROM ({open}))
     GROUP BY GROUPING SETS ((run_key), (run_key, silent_agent), ())
     HAVING kind != 'silent' OR silent_agent != '')
-WHERE kind = 'all' OR (kind = 'run' AND run_rank <= {limit:UInt32})
+WHERE kind = 'all' OR (kind = 'run' AND (run_rank <= {limit:UInt32} OR graph_count > 0))
    OR (kind = 'silent' AND silent_rank <= {limit:UInt32})
 ORDER BY kind, if(kind = 'silent', silent_rank, run_rank)
-""", cycle_runs=array_of("cycle_runs"))
+""", open_span_columns=", ".join(OPEN_SPAN_COLUMNS),
+    in_graph=GRAPH_OR_OWNER_ROW)
 
 
 def _open_sql(config: DetectorConfig, now: int, params: dict[str, Any]) -> str:
@@ -104,22 +110,24 @@ def snapshot(store: Store, config: DetectorConfig | None = None, now: int | None
              limit: int = 100) -> Live:
     config = config or DetectorConfig()
     now = now_ms() if now is None else now
-    graph = build_graph(graph_open_spans(store, config, now))
+    params: dict[str, Any] = {"limit": limit}
+    rows: dict[str, list[dict[str, Any]]] = {"run": [], "silent": [], "all": []}
+    for r in store.rows(fill(LIVE, open=_open_sql(config, now, params)), params):
+        rows[r["kind"]].append(r)
+    graph = build_graph(open_spans_of_rows(rows["all"][0]["graph_spans"] if rows["all"] else [], config, now))
     as_dict = graph.to_dict(now)
     in_cycles = {n for c in graph.cycles for n in c["nodes"] if n in graph.nodes}
     cycle_runs = {graph.nodes[n].get("run_id") or "" for n in in_cycles}
 
-    params: dict[str, Any] = {"limit": limit, "cycle_runs": list_param(sorted(cycle_runs))}
-    rows: dict[str, list[dict[str, Any]]] = {"run": [], "silent": [], "all": []}
-    for r in store.rows(fill(LIVE, open=_open_sql(config, now, params)), params):
-        rows[r["kind"]].append(r)
+    # Deadlocked first, then the query's order: most lost spans, then oldest.
+    ranked = sorted(rows["run"], key=lambda r: (r["run"] not in cycle_runs, -r["lost"], r["start"], r["run"]))
     runs = [{
         "run": r["run"], "is_run_id": bool(r["is_run_id"]), "trace_id": r["run_trace"],
         "services": list(r["services"]), "agents": list(r["agents"]),
         "open_spans": int(r["open_spans"]), "waits": int(r["waits"]), "lost": int(r["lost"]),
-        "deadlocked": bool(r["deadlocked"]), "since": iso_ms(r["start"]), "age_ms": now - r["start"],
+        "deadlocked": r["run"] in cycle_runs, "since": iso_ms(r["start"]), "age_ms": now - r["start"],
         "last_seen": iso_ms(r["last"]),
-    } for r in rows["run"]]
+    } for r in ranked[:limit]]
 
     waits = []
     for w in graph.waits:

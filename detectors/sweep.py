@@ -44,6 +44,11 @@ def fetch_open_spans(
     rows = result.result_rows
     if rows and tuple(result.column_names) != OPEN_SPAN_COLUMNS:  # rows go to OpenSpan in field order
         raise RuntimeError(f"OPEN_SPANS_SQL columns {result.column_names} are not OpenSpan's fields")
+    return open_spans_of_rows(rows, config, now_ms)
+
+
+def open_spans_of_rows(rows, config: DetectorConfig, now_ms: int) -> list[OpenSpan]:
+    """OpenSpans of rows holding OPEN_SPAN_COLUMNS in order, judged alive or dead."""
     spans = []
     for row in rows:
         values = list(row)

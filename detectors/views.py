@@ -67,6 +67,17 @@ GRAPH_OWNERS = fill(
     tasks=in_list("tasks"), parents=in_list("parents"),
 )
 
+# GRAPH_SPANS and their GRAPH_OWNERS as one condition on the rows of a set of open spans (OPEN_SPANS_SQL's
+# columns), for a query that reads the open spans once (detectors/live.py): the owners' task ids and
+# parent ids are gathered by windows over the whole set (as 64-bit hashes, like schema/open_spans.py)
+# instead of subqueries, each of which would read the open spans again.
+GRAPH_ROW = ("(operation = 'wait' OR wait_for != '' OR wait_task_id != '' OR wait_resource != '' "
+             "OR held != '' OR leader_group != '')")
+GRAPH_OR_OWNER_ROW = fill("""({graph}
+    OR (operation = 'invoke_agent' AND has(groupUniqArrayIf(cityHash64(wait_task_id),
+        wait_task_id != '' AND wait_for = '') OVER (), cityHash64(task_id)))
+    OR has(groupUniqArrayIf(cityHash64(parent_span_id), {graph} AND agent_id = '' AND parent_span_id != '')
+        OVER (), cityHash64(span_id)))""", graph=GRAPH_ROW)
 
 def wait_graph(store, config: DetectorConfig | None = None, *, run_id: str | None = None) -> dict[str, Any]:
     """The wait-for graph as of now, reading only the open spans it is made of."""
