@@ -63,7 +63,12 @@ def test_pages_errors_and_escaping(server) -> None:
 
 def test_runs_partial_for_htmx_and_api_agree(server) -> None:
     ui_feed.feed_small_runs(server.url)
-    api = server.wait_for(lambda: server.get("/api/runs", service="billing")["runs"])
+    # The runs arrive in three requests, which may be stored by different inserts: wait for both.
+    def both_billing_runs() -> list[dict] | None:
+        runs = server.get("/api/runs", service="billing")["runs"]
+        return runs if len(runs) == 2 else None
+
+    api = server.wait_for(both_billing_runs)
     assert [r["run_key"] for r in api] == ["run-gamma", "run-alpha"]
     status, _, html = fetch(server.url + "/?service=billing", {"HX-Request": "true", "HX-Target": "runs"})
     assert status == 200 and "<html" not in html  # the list only, swapped into the page
