@@ -3,18 +3,22 @@
 Builds the store once (embedded chDB in a temporary directory): realistic swarm traces spread over the
 last hour (bench/workload.py; most failed tool calls retried successfully, see `with_retries`; input
 tokens shaped like a real fan-out, 1% of runs forwarding whole transcripts, see `realistic_tokens`),
-pending-span records for 2% of them that have since finished, and
-10,000 open spans (orchestrators, agents, tool calls and 1,000 open waits, a few of them in cycles,
-1% of them silent). Then, medians over --repeat rounds:
+`--framework` of the runs (30%) shaped like a framework's (OpenInference: only agent spans name
+their agent, tool spans carry their arguments as `input.value` and no swarmscope attributes, retries
+without an attempt number; schema/resolve.py works those out), pending-span records for 2% of them
+that have since finished, and 10,000 open spans (orchestrators, agents, tool calls and 1,000 open
+waits, a few of them in cycles, 1% of them silent). Then, medians over --repeat rounds:
 
 - full sweep: every detector over the whole hour and every open span (what `swarmscope detect` and
   the first sweep of `serve` do), findings persisted;
 - incremental sweep: what `serve` does every few seconds after that: 5 s of new traffic arrives
   (~1,400 spans), then one sweep (all detectors; finished-span ones only on the traces that moved);
 - the wait-for graph with 1,000 open waits: the open-span query plus the graph and its cycles
-  (GET /api/waits), and the graph algorithm alone.
+  (GET /api/waits), and the graph algorithm alone;
+- readers of resolved values: the agent table (GET /api/agents) over the hour, one framework trace's
+  outline (the trace view), a tool's recent failures.
 
-    python bench/detect.py [--spans 1000000] [--open 10000] [--repeat 7]
+    python bench/detect.py [--spans 1000000] [--open 10000] [--framework 0.3] [--repeat 7]
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pathlib import Path
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+from swarmscope import _conventions as c
 from workload import SwarmTraffic, _kv  # bench/workload.py: the script's own directory is on sys.path
 
 NS = 1_000_000_000
@@ -150,19 +155,52 @@ def _attr(span: Span, key: str) -> str:
     return next((a.value.string_value for a in span.attributes if a.key == key), "")
 
 
-def swarm_run(traffic: SwarmTraffic, start_ns: int, rng: random.Random) -> list[Span]:
-    """One run of bench/workload.py with realistic token counts and retried tool calls."""
-    return with_retries(realistic_tokens(traffic.run_spans(start_ns), rng), rng)
+# What a framework's tool and wait spans do not carry: our agent, run, fingerprint and attempt keys.
+_SDK_ONLY = {c.AGENT_ID, c.AGENT_NAME, c.RUN_ID, c.INPUT_HASH, c.ATTEMPT, c.OPERATION, c.TOOL_NAME}
 
 
-def finished_traffic(total: int, now_ns: int, seed: int = 7) -> tuple[list[Span], list[Span]]:
+def framework_shaped(run: list[Span], rng: random.Random) -> list[Span]:
+    """The run as an OpenInference-instrumented framework reports it: agent spans name their agent
+    (`agent.name`), the root its session; tool spans name only their tool and arguments (a retry
+    repeats the arguments of the call it retries), so their agent, run and attempt come from the tree."""
+    arguments: dict[str, str] = {}  # tool call id -> its arguments (a retry keeps its call's id)
+    for span in run:
+        attrs = {a.key: a for a in span.attributes}
+        operation = attrs[c.OPERATION].value.string_value if c.OPERATION in attrs else ""
+        kept = [a for a in span.attributes if a.key not in _SDK_ONLY | {c.INPUT_HASH}]
+        if operation == c.OP_AGENT:
+            kept += [_kv(c.OI_SPAN_KIND, "AGENT"), _kv(c.OI_AGENT_NAME, attrs[c.AGENT_ID].value.string_value)]
+            if not span.parent_span_id:
+                kept.append(_kv(c.OI_SESSION_ID, attrs[c.RUN_ID].value.string_value))
+        elif operation == c.OP_TOOL:
+            call = attrs[c.TOOL_CALL_ID].value.string_value
+            args = arguments.setdefault(call, f'{{"q": "{rng.randint(1, 10**6)}"}}')
+            kept += [_kv(c.OI_SPAN_KIND, "TOOL"), _kv(c.OI_TOOL_NAME, attrs[c.TOOL_NAME].value.string_value),
+                     _kv(c.OI_INPUT_VALUE, args)]
+        else:
+            kept = [a for a in span.attributes if a.key not in _SDK_ONLY - {c.OPERATION}]
+        del span.attributes[:]
+        span.attributes.extend(kept)
+    return run
+
+
+def swarm_run(traffic: SwarmTraffic, start_ns: int, rng: random.Random, framework: float = 0.0) -> list[Span]:
+    """One run of bench/workload.py with realistic token counts and retried tool calls; `framework` of
+    the runs framework-shaped."""
+    run = with_retries(realistic_tokens(traffic.run_spans(start_ns), rng), rng)
+    return framework_shaped(run, rng) if rng.random() < framework else run
+
+
+def finished_traffic(
+    total: int, now_ns: int, seed: int = 7, framework: float = 0.0
+) -> tuple[list[Span], list[Span]]:
     """(finished spans spread over the last hour, pending records of 2% of them)."""
     traffic = SwarmTraffic(seed=seed)
     rng = random.Random(seed)
     spans: list[Span] = []
     pending: list[Span] = []
     while len(spans) < total:
-        run = swarm_run(traffic, now_ns - rng.randint(60, 3600) * NS, rng)
+        run = swarm_run(traffic, now_ns - rng.randint(60, 3600) * NS, rng, framework)
         spans.extend(run)
         if rng.random() < 0.5:  # the orchestrator was pending for a while before it finished
             pending.append(_pending(run[0], run[0].start_time_unix_nano + 10 * NS))
@@ -275,6 +313,7 @@ def main() -> None:
     )
     parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument("--open", type=int, default=10_000)
+    parser.add_argument("--framework", type=float, default=0.3, help="share of framework-shaped runs")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--keep", help="build the store in this directory and keep it")
     args = parser.parse_args()
@@ -282,8 +321,10 @@ def main() -> None:
     from swarmscope.detectors.config import DetectorConfig
     from swarmscope.detectors.runner import DetectionLoop, run_sweep
     from swarmscope.detectors.sweep import Sweep
-    from swarmscope.detectors.views import wait_graph
+    from swarmscope.detectors.views import agents, wait_graph
     from swarmscope.detectors.waitgraph import build_graph
+    from swarmscope.schema.queries.spans import outline
+    from swarmscope.schema.queries.tools import tool_failures
     from swarmscope.schema.store import Store, embedded_url
     from swarmscope.schema.times import now_ms
 
@@ -298,7 +339,7 @@ def main() -> None:
             flush=True,
         )
         started = time.perf_counter()
-        spans, finished_pending = finished_traffic(args.spans, now_ns)
+        spans, finished_pending = finished_traffic(args.spans, now_ns, framework=args.framework)
         requests = _requests(spans) + _requests(finished_pending)
         built = time.perf_counter() - started
         started = time.perf_counter()
@@ -369,7 +410,7 @@ def main() -> None:
         for _ in range(args.repeat):
             new: list[Span] = []
             while len(new) < 1400:  # 5 s of 1,000,000 spans/hour
-                new.extend(swarm_run(traffic, time.time_ns(), retry_rng))
+                new.extend(swarm_run(traffic, time.time_ns(), retry_rng, args.framework))
             store.insert_requests(_requests(new))
             heartbeat()
             started = time.perf_counter()
@@ -398,6 +439,18 @@ def main() -> None:
         )
         print(f"  open-span query + graph + cycles (GET /api/waits), median: {api_ms:.0f} ms")
         print(f"  graph + cycles alone (Tarjan, Python), median: {only_graph_ms:.1f} ms")
+
+        # ---- readers of resolved values -------------------------------------------------------
+        hour_ago = now_ms() - 3_600_000
+        agents_ms, _ = median_ms(lambda: agents(store, since_ms=hour_ago, config=config), args.repeat)
+        framework_trace = store.scalar(
+            "SELECT TraceId FROM span_resolution "
+            "WHERE Timestamp >= fromUnixTimestamp64Milli({t:Int64}) LIMIT 1", {"t": hour_ago})
+        outline_ms, _ = median_ms(lambda: outline(store, [framework_trace]), args.repeat)
+        failures_ms, _ = median_ms(lambda: tool_failures(store, "web_search", since_ms=hour_ago), args.repeat)
+        print("\nreaders of resolved values, median: "
+              f"agent table (GET /api/agents, 1 h) {agents_ms:.0f} ms; one framework trace's outline "
+              f"{outline_ms:.0f} ms; a tool's failures (1 h) {failures_ms:.0f} ms")
         print(
             f"\nbars: sweep < 1000 ms: serve's sweep {inc_ms:.0f} ms {'PASS' if inc_ms < 1000 else 'FAIL'}, "
             f"cold full-hour sweep {full_ms:.0f} ms {'PASS' if full_ms < 1000 else 'FAIL'}; "
