@@ -19,24 +19,27 @@ from typing import NamedTuple
 
 from swarmscope import _conventions as c
 from swarmscope.schema.params import array_of, fill, in_list, list_param
+from swarmscope.schema.resolved_spans import resolved_spans
 from swarmscope.schema.sql import first_of
 
 from .model import Finding, common
 from .outcomes import CLAIM, FAILED
 from .sweep import REPEATED_INPUT, Sweep
 
-PHANTOM_SQL = fill("""
+# Claims with contradicting evidence (unresolved columns: the few rows found get their resolved agent
+# and run).
+CONTRADICTED = fill("""{claim}
+  AND ((ExitCode IS NOT NULL AND ExitCode != 0) OR ValidationPassed = false
+       OR (TestCommand != '' AND ExitCode IS NULL AND ValidationPassed IS NULL)
+       OR Confidence < {max_min_confidence:Float64})""", claim=CLAIM)
+PHANTOM_SQL = """
 SELECT TraceId, SpanId, any(SpanName) AS name, any(AgentId) AS agent, any(RunId) AS run_id,
     any(TaskId) AS task_id, any(StatusCode) AS status, any(TaskStatus) AS task_status,
     any(ExitCode) AS exit_code, any(ValidationPassed) AS validation, any(TestCommand) AS test_command,
     any(Confidence) AS confidence
-FROM spans
-WHERE {scope} AND {claim}
-  AND ((ExitCode IS NOT NULL AND ExitCode != 0) OR ValidationPassed = false
-       OR (TestCommand != '' AND ExitCode IS NULL AND ValidationPassed IS NULL)
-       OR Confidence < {max_min_confidence:Float64})
+FROM {resolved}
 GROUP BY TraceId, SpanId
-""", claim=CLAIM)
+"""
 
 # Where a test command shows up as having run: a span recording it as its own evidence (with a
 # result), or a process/tool span carrying it as its command line or arguments.
@@ -54,22 +57,23 @@ GROUP BY TraceId, cmd
 
 # Agents of one run (else one trace) that completed one task on one input with different outputs.
 # Only inputs given more than once (Sweep.repeated_inputs) can have been given to two agents.
+# Agents, runs and fingerprints resolved (framework agents are named by their ancestors).
 DISAGREE_SQL = fill("""
 SELECT if(RunId != '', RunId, TraceId) AS run, TaskId, InputHash,
     groupArray((AgentId, OutputHash, TraceId, SpanId, RunId)) AS runs
-FROM spans
-WHERE {run_scope} AND {claim}
-  AND TaskId != '' AND InputHash != '' AND OutputHash != '' AND AgentId != '' AND {repeated_input}
+FROM {resolved}
+WHERE InputHash != '' AND AgentId != '' AND {repeated_input}
 GROUP BY run, TaskId, InputHash
 HAVING uniqExact(AgentId) > 1 AND uniqExact(OutputHash) > 1
-""", claim=CLAIM, repeated_input=REPEATED_INPUT)
+""", repeated_input=REPEATED_INPUT)
+COMPLETED_TASKS = fill("{claim} AND TaskId != '' AND OutputHash != ''", claim=CLAIM)
 
 
 def detect_phantom_completions(sweep: Sweep) -> list[Finding]:
     cfg = sweep.config
-    scope, params = sweep.scope()
+    resolved, params = sweep.resolved_scope(CONTRADICTED)
     highest = cfg.most("phantom_completion", "min_confidence")
-    rows = sweep.store.rows(fill(PHANTOM_SQL, scope=scope), {**params, "max_min_confidence": highest})
+    rows = sweep.store.rows(fill(PHANTOM_SQL, resolved=resolved), {**params, "max_min_confidence": highest})
     # Which declared test commands never ran?
     unverified = [r for r in rows if r["test_command"] and r["exit_code"] is None and r["validation"] is None]
     ran: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -164,8 +168,8 @@ def _disagreements(sweep: Sweep) -> list[Finding]:
     repeated = sweep.repeated_inputs()
     if not repeated:
         return []
-    scope, params = sweep.run_scope()
-    rows = sweep.store.rows(fill(DISAGREE_SQL, run_scope=scope), {**params, "repeated": repeated})
+    resolved, params = sweep.resolved_run_scope(COMPLETED_TASKS)
+    rows = sweep.store.rows(fill(DISAGREE_SQL, resolved=resolved), {**params, "repeated": repeated})
     findings = []
     for r in rows:
         runs = sorted({Agreement._make(x) for x in r["runs"]})
@@ -277,26 +281,41 @@ def _partial_pairs(row: dict, slack_ns: int) -> list[tuple[int, bool, int]]:
     return pairs
 
 
-# Ids, names and agents of the spans PARTIAL_SQL found (by hash), and each trace's run (its one RunId,
-# if it has one).
+# Ids, names and (resolved) agents of the spans PARTIAL_SQL found (by hash), each trace's run (its one
+# resolved RunId, if it has one), and its tool calls with an attempt number as (span hash, call key,
+# attempt, failed): a framework retry has a derived attempt only (schema/resolve.py), so PARTIAL_SQL,
+# reading `spans`, cannot see that it recovered a failed call; _recovered() does.
 PARTIAL_DETAILS_SQL = fill("""
 SELECT TraceId, groupUniqArrayIf(RunId, RunId != '') AS run_set,
     groupArrayIf((cityHash64(SpanId), SpanId, SpanName, AgentId),
-                 cityHash64(SpanId) IN {hashes}) AS named
-FROM spans
-WHERE {scope} AND TraceId IN {traces}
+                 cityHash64(SpanId) IN {hashes}) AS named,
+    groupArrayIf((cityHash64(SpanId), cityHash64(ParentSpanId, ToolName, InputHash), Attempt, {failed}),
+                 ToolName != '' AND InputHash != '' AND Attempt > 0) AS attempts
+FROM {resolved}
 GROUP BY TraceId
-""", hashes=in_list("hashes", "UInt64"), traces=in_list("traces"))
+""", hashes=in_list("hashes", "UInt64"), failed=FAILED)
+OF_TRACES = fill("{scope} AND TraceId IN {traces}", traces=in_list("traces"))
 
+TRACES_SINCE = fill("TraceId IN {traces} AND Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64})",
+                    traces=in_list("traces"))
 # Finished spans of the traces where an open span's parent is not open (it may have ended).
 TREE_SQL = fill("""
 SELECT TraceId, SpanId, any(ParentSpanId) AS parent, any(SpanName) AS name, any(AgentId) AS agent,
     any(RunId) AS run_id,
     max({claim}) AS claim
-FROM spans
-WHERE TraceId IN {traces} AND Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64})
+FROM {resolved}
 GROUP BY TraceId, SpanId
-""", traces=in_list("traces"), claim=CLAIM)
+""", claim=CLAIM, resolved=resolved_spans(TRACES_SINCE, TRACES_SINCE))
+
+
+def _recovered(attempts: list[tuple[int, int, int, int]]) -> set[int]:
+    """Hashes of the failed tool calls that a later successful attempt of the same call (same parent,
+    tool and arguments) recovered."""
+    best: dict[int, int] = {}  # call key -> highest successful attempt
+    for _, key, attempt, failed in attempts:
+        if not failed:
+            best[key] = max(best.get(key, 0), attempt)
+    return {h for h, key, attempt, failed in attempts if failed and best.get(key, 0) > attempt}
 
 
 def detect_partial_failures(sweep: Sweep) -> list[Finding]:
@@ -310,12 +329,13 @@ def detect_partial_failures(sweep: Sweep) -> list[Finding]:
         if pairs:
             found.append({"TraceId": r["TraceId"], "found": pairs})
     details: dict[str, dict] = {}
+    of_traces = fill(OF_TRACES, scope=scope)  # on TraceId and Timestamp only: it bounds the resolution too
     if found:
         hashes = {h for r in found for bad, _, claim in r["found"] for h in (bad, claim)}
         details = {
             r["TraceId"]: r
             for r in sweep.store.rows(
-                fill(PARTIAL_DETAILS_SQL, scope=scope),
+                fill(PARTIAL_DETAILS_SQL, resolved=resolved_spans(of_traces, of_traces)),
                 {
                     **params,
                     "traces": list_param(r["TraceId"] for r in found),
@@ -324,11 +344,14 @@ def detect_partial_failures(sweep: Sweep) -> list[Finding]:
             )
         }
     for r in found:
-        detail = details.get(r["TraceId"], {"run_set": [], "named": []})
+        detail = details.get(r["TraceId"], {"run_set": [], "named": [], "attempts": []})
         named = {h: (span_id, name, agent) for h, span_id, name, agent in detail["named"]}
         run = detail["run_set"][0] if len(detail["run_set"]) == 1 else ""
         entry = per_trace.setdefault(r["TraceId"], {"claims": {}, "bad": {}, "run": run})
+        recovered = _recovered(detail["attempts"])
         for bad, unrecovered, claim in r["found"]:
+            if unrecovered and bad in recovered:
+                continue
             bad_id, bad_name, bad_agent = named.get(bad, (str(bad), "", ""))
             claim_id, claim_name, claim_agent = named.get(claim, (str(claim), "", ""))
             entry["claims"][claim_id] = (claim_name, claim_agent)

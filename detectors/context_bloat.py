@@ -18,14 +18,16 @@ from swarmscope.schema.params import fill
 from .model import Finding
 from .sweep import Sweep
 
+# Spans over budget by their own token count, grouped by their resolved agent (a framework's model
+# call names no agent: its agent span does).
+OVER_BUDGET = "ContextBudgetTokens > 0 AND InputTokens > ContextBudgetTokens"
 BUDGET_SQL = """
 SELECT TraceId, agent AS AgentId, any(run) AS run_id,
     groupArray((SpanId, name, tokens, budget)) AS over
 FROM (
     SELECT TraceId, SpanId, any(AgentId) AS agent, any(RunId) AS run, any(SpanName) AS name,
-        max(InputTokens) AS tokens, max(ContextBudgetTokens) AS budget
-    FROM spans
-    WHERE {scope} AND ContextBudgetTokens > 0 AND InputTokens > ContextBudgetTokens
+        max(OwnInputTokens) AS tokens, max(ContextBudgetTokens) AS budget
+    FROM {resolved}
     GROUP BY TraceId, SpanId
 )
 GROUP BY TraceId, agent
@@ -36,17 +38,19 @@ GROUP BY TraceId, agent
 # the smallest, and a piece of the list long and steep enough once split where tokens shrink or there
 # was no hand-off (see `handed_off`). A row repeated by an unmerged part (same span id) splits nothing
 # and only lengthens a piece, so this is a superset; Python drops the repeats and decides.
+# Its tokens are the agent span's own (the context it was given; the resolved figure is 0 where its model
+# calls report them), its agent and run resolved.
+AGENT_SPANS = "Operation = 'invoke_agent' AND InputTokens > 0"
 GROWTH_SQL = """
 SELECT TraceId, run_id, chain
 FROM (
     SELECT TraceId, any(RunId) AS run_id,
-        arraySort(groupArray((toUnixTimestamp64Nano(Timestamp), SpanId, AgentId, InputTokens,
+        arraySort(groupArray((toUnixTimestamp64Nano(Timestamp), SpanId, AgentId, OwnInputTokens,
                               toUnixTimestamp64Nano(Timestamp) + toInt64(Duration), ParentSpanId))) AS chain
-    FROM spans
-    WHERE {scope} AND Operation = 'invoke_agent' AND InputTokens > 0
+    FROM {resolved}
     GROUP BY TraceId
-    HAVING count() >= {min_chain:UInt64} AND max(InputTokens) >= {min_tokens:UInt64}
-       AND max(InputTokens) >= {factor:Float64} * min(InputTokens)
+    HAVING count() >= {min_chain:UInt64} AND max(OwnInputTokens) >= {min_tokens:UInt64}
+       AND max(OwnInputTokens) >= {factor:Float64} * min(OwnInputTokens)
 )
 WHERE arrayExists(piece -> length(piece) >= {min_chain:UInt64} AND piece[-1] >= {min_tokens:UInt64}
                            AND piece[-1] >= {factor:Float64} * piece[1],
@@ -103,9 +107,9 @@ def detect_context_bloat(sweep: Sweep) -> list[Finding]:
 
 def detect_over_budget(sweep: Sweep) -> list[Finding]:
     """One finding per agent per trace whose spans were given more input tokens than their budget."""
-    scope, params = sweep.scope()
+    resolved, params = sweep.resolved_scope(OVER_BUDGET)
     findings = []
-    for r in sweep.store.rows(fill(BUDGET_SQL, scope=scope), params):
+    for r in sweep.store.rows(fill(BUDGET_SQL, resolved=resolved), params):
         over = [OverBudget._make(x) for x in r["over"]]
         worst = max(over, key=lambda x: x.tokens / x.budget)
         who = r["AgentId"] or worst.name
@@ -136,12 +140,12 @@ def detect_over_budget(sweep: Sweep) -> list[Finding]:
 def detect_growth(sweep: Sweep) -> list[Finding]:
     """One finding per trace whose input tokens grew along a chain of hand-offs."""
     cfg = sweep.config
-    scope, params = sweep.scope()
+    resolved, params = sweep.resolved_scope(AGENT_SPANS)
     min_chain = cfg.least("context_bloat", "min_chain")
     min_tokens = cfg.least("context_bloat", "min_tokens")
     factor = cfg.least("context_bloat", "growth_factor")
     rows = sweep.store.rows(
-        fill(GROWTH_SQL, scope=scope),
+        fill(GROWTH_SQL, resolved=resolved),
         {**params, "min_chain": int(min_chain), "min_tokens": int(min_tokens), "factor": factor},
     )
     findings = []

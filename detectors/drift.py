@@ -9,10 +9,16 @@ agent spans. Resolves when the metric is back within bounds.
 
 from __future__ import annotations
 
+from swarmscope.schema.params import fill
+from swarmscope.schema.resolved_spans import resolved_spans
+
 from .model import Finding
 from .sweep import Sweep
 
-AGENT_SQL = """
+BASE = "Timestamp >= fromUnixTimestamp64Milli({base_ms:Int64})"
+# Agent spans with their resolved agent (a GenAI `invoke_agent {name}` span without an agent key is
+# agent {name}, schema/resolve.py) and their own token figures.
+AGENT_SQL = fill("""
 SELECT AgentId AS name,
     countIf(recent) AS n_recent, countIf(NOT recent) AS n_base,
     avgIf(StatusCode = 'Error', recent) AS err_recent, avgIf(StatusCode = 'Error', NOT recent) AS err_base,
@@ -23,15 +29,15 @@ SELECT AgentId AS name,
     quantileIf(0.95)(Duration, recent) / 1e6 AS p95_recent,
     quantileIf(0.95)(Duration, NOT recent) / 1e6 AS p95_base
 FROM (
-    SELECT AgentId, StatusCode, Confidence, InputTokens, Duration,
+    SELECT AgentId, StatusCode, Confidence, OwnInputTokens AS InputTokens, Duration,
         Timestamp >= fromUnixTimestamp64Milli({recent_ms:Int64}) AS recent
-    FROM spans
-    WHERE Timestamp >= fromUnixTimestamp64Milli({base_ms:Int64})
-      AND Operation = 'invoke_agent' AND AgentId != ''
+    FROM {agent_spans}
+    WHERE AgentId != ''
 )
 GROUP BY AgentId
 HAVING n_recent >= {min_recent:UInt64} AND n_base >= {min_base:UInt64}
-"""
+""", agent_spans=resolved_spans(
+    fill("{since} AND Operation = 'invoke_agent'", since=BASE), BASE))
 
 TOOL_SQL = """
 SELECT ToolName AS name,

@@ -17,11 +17,13 @@ from swarmscope.schema.params import fill
 from .model import Finding, common
 from .sweep import REPEATED_INPUT, Sweep
 
-# Agent invocations with their run (RunId, else the trace), finished and still running.
+# Agent invocations with their run (RunId, else the trace), finished (resolved: a framework agent's
+# input fingerprint is derived from its content) and still running.
+AGENT_SPANS = "Operation = 'invoke_agent'"
 INVOCATIONS = """
     SELECT RunId, TraceId, AgentId, InputHash, InputHash64, SpanId, toUnixTimestamp64Milli(Timestamp) AS t_ms
-    FROM spans
-    WHERE {run_scope} AND Operation = 'invoke_agent' AND InputHash != '' AND AgentId != ''
+    FROM {resolved_agent_spans}
+    WHERE InputHash != '' AND AgentId != ''
     UNION ALL
     SELECT RunId, TraceId, AgentId, InputHash, InputHash64, SpanId, toUnixTimestamp64Milli(StartTime) AS t_ms
     FROM pending_spans
@@ -48,18 +50,14 @@ class Invocation(NamedTuple):
 
 # Tool calls whose fingerprint was derived from content (no swarmscope.input.hash of their own, so an
 # empty InputHash in `spans`), with the tool in the fingerprint so two tools given the same arguments
-# differ. Driven from span_resolution, which holds only framework traces, joined to the spans in scope:
-# through the spans_resolved view the scope was applied after the join (~300 ms a sweep on 1M spans).
+# differ; agent, run and fingerprint resolved.
+TOOL_CALLS = "ToolName != '' AND InputHash = '' AND StatusCode != 'Error'"
 TOOL_LOOP_SQL = """
-SELECT if(r.RunId != '', r.RunId, r.TraceId) AS run, r.AgentId AS AgentId,
-    concat(s.ToolName, ':', r.InputHash) AS InputHash,
-    groupUniqArray((r.TraceId, r.SpanId, toUnixTimestamp64Milli(s.Timestamp))) AS spans
-FROM (SELECT TraceId, SpanId, ToolName, Timestamp FROM spans
-      WHERE {run_scope} AND ToolName != '' AND InputHash = '' AND StatusCode != 'Error') AS s
-INNER JOIN (SELECT TraceId, SpanId, RunId, AgentId, InputHash FROM span_resolution FINAL
-            WHERE InputHash != '' AND AgentId != '') AS r
-    ON s.TraceId = r.TraceId AND s.SpanId = r.SpanId
-GROUP BY run, AgentId, s.ToolName, InputHash
+SELECT if(RunId != '', RunId, TraceId) AS run, AgentId, concat(ToolName, ':', InputHash) AS InputHash,
+    groupUniqArray((TraceId, SpanId, toUnixTimestamp64Milli(Timestamp))) AS spans
+FROM {resolved}
+WHERE InputHash != '' AND AgentId != ''
+GROUP BY run, AgentId, ToolName, InputHash
 HAVING length(spans) >= {min_repeats:UInt64}
 """
 
@@ -69,15 +67,16 @@ def detect_loops(sweep: Sweep) -> list[Finding]:
 
 
 def _tool_loops(sweep: Sweep) -> list[Finding]:
-    scope, params = sweep.run_scope()
+    resolved, params = sweep.resolved_run_scope(TOOL_CALLS)
     least = int(sweep.config.least("loop", "max_repeats"))
-    rows = sweep.store.rows(fill(TOOL_LOOP_SQL, run_scope=scope), {**params, "min_repeats": least})
+    rows = sweep.store.rows(fill(TOOL_LOOP_SQL, resolved=resolved), {**params, "min_repeats": least})
     return _findings(sweep, rows, "called the same tool with the same arguments")
 
 
 def _agent_loops(sweep: Sweep) -> list[Finding]:
     cfg = sweep.config
-    scope, pending_scope, params = sweep.agent_runs_scope()
+    _, pending_scope, _ = sweep.agent_runs_scope()
+    resolved, params = sweep.resolved_run_scope(AGENT_SPANS, sweep.running_agent_runs())
     least = cfg.least("loop", "max_repeats")
     repeated = "1"  # every input, if one invocation is already a loop
     if least > 1:
@@ -86,7 +85,8 @@ def _agent_loops(sweep: Sweep) -> list[Finding]:
             return []
         repeated = REPEATED_INPUT
     rows = sweep.store.rows(
-        fill(LOOP_SQL, run_scope=scope, pending_run_scope=pending_scope, repeated_input=repeated),
+        fill(LOOP_SQL, resolved_agent_spans=resolved, pending_run_scope=pending_scope,
+             repeated_input=repeated),
         {**params, "min_repeats": int(least)},
     )
     return _findings(sweep, rows, "received the same input")

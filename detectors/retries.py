@@ -13,11 +13,14 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from swarmscope.schema.params import fill, in_list, list_param
+from swarmscope.schema.resolved_spans import resolved_spans
 
 from .model import Finding, common
 from .outcomes import COMPLETED
 from .sweep import Sweep
 
+# Retries by their resolved attempt and agent: a framework's retry has neither of its own.
+SINCE = "Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64})"
 STORM_SQL = fill("""
 SELECT ToolName, max(n) AS peak, argMax(agent_list, n) AS peak_agents, argMax(t_ms, n) AS peak_start_ms,
     argMax(traces, n) AS peak_traces, min(t_ms) AS first_ms, max(t_ms) AS last_ms
@@ -30,10 +33,8 @@ FROM (
         SELECT ToolName, SpanId, any(TraceId) AS trace,
             if(any(AgentId) != '', any(AgentId), concat('service:', any(ServiceName))) AS agent,
             toUnixTimestamp64Milli(any(Timestamp)) AS t_ms
-        FROM spans_resolved
-        WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND ToolName != '' AND Attempt > 1
-          AND ({all_tools:UInt8} OR ToolName IN {tools})
-          AND ToolName NOT IN {exclude}
+        FROM {tool_calls}
+        WHERE Attempt > 1
         GROUP BY ToolName, SpanId
     )
     WINDOW w AS (PARTITION BY ToolName ORDER BY t_ms
@@ -41,7 +42,9 @@ FROM (
 )
 WHERE n >= {min_retries:UInt64} AND length(agent_list) >= {min_agents:UInt64}
 GROUP BY ToolName
-""", tools=in_list("tools"), exclude=in_list("exclude"))
+""", tool_calls=resolved_spans(fill("""{since} AND ToolName != ''
+          AND ({all_tools:UInt8} OR ToolName IN {tools}) AND ToolName NOT IN {exclude}""",
+          since=SINCE, tools=in_list("tools"), exclude=in_list("exclude")), SINCE))
 
 
 def detect_retry_storms(sweep: Sweep) -> list[Finding]:
@@ -113,20 +116,20 @@ WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND {completed} AN
 GROUP BY k
 HAVING count() > 1
 """, completed=COMPLETED)
+# The completions' agents, runs and attempts resolved (a tool span under a framework agent names none).
 DUPLICATE_SQL = fill("""
 SELECT IdempotencyKey, ToolName, groupArray((trace, SpanId, agent, run, t_ms, attempt)) AS runs
 FROM (
     SELECT IdempotencyKey, ToolName, SpanId, any(TraceId) AS trace, any(AgentId) AS agent,
         any(RunId) AS run, toUnixTimestamp64Milli(any(Timestamp)) AS t_ms, max(Attempt) AS attempt
-    FROM spans
-    WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND IdempotencyKey != ''
-      AND {completed}
-      AND cityHash64(IdempotencyKey) IN {keys}
+    FROM {completions}
     GROUP BY IdempotencyKey, ToolName, SpanId
 )
 GROUP BY IdempotencyKey, ToolName
 HAVING count() > 1
-""", completed=COMPLETED, keys=in_list("keys", "UInt64"))
+""", completions=resolved_spans(fill("""{since} AND IdempotencyKey != '' AND {completed}
+      AND cityHash64(IdempotencyKey) IN {keys}""", since=SINCE, completed=COMPLETED,
+                                     keys=in_list("keys", "UInt64")), SINCE))
 KEYS_IN_SCOPE = "IdempotencyKey IN (SELECT IdempotencyKey FROM spans WHERE {scope} AND IdempotencyKey != '')"
 
 

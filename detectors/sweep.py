@@ -13,6 +13,7 @@ from typing import Any
 from swarmscope import _conventions as c
 from swarmscope.schema.open_spans import unfinished
 from swarmscope.schema.params import fill, in_list, list_param
+from swarmscope.schema.resolved_spans import resolved_spans
 from swarmscope.schema.sql import first_of
 
 from .config import DetectorConfig
@@ -79,10 +80,11 @@ GROUP BY ToolName
 # cheap count of a hash shared by both, instead of each grouping every agent span by its strings. A
 # span counts once (min != max of its id hash): its pending record and a row repeated by an unmerged
 # part are the same span.
+# Agent spans count with their resolved fingerprint (derived from content in framework traces).
 REPEATED_INPUTS_SQL = """
 SELECT h FROM (
-    SELECT InputHash64 AS h, cityHash64(TraceId, SpanId) AS span FROM spans
-    WHERE {run_scope} AND InputHash64 != 0 AND (Operation = 'invoke_agent' OR TaskStatus = 'completed')
+    SELECT InputHash64 AS h, cityHash64(TraceId, SpanId) AS span FROM {resolved_runs}
+    WHERE InputHash64 != 0
     UNION ALL
     SELECT InputHash64 AS h, cityHash64(TraceId, SpanId) AS span FROM pending_spans
     WHERE {pending_run_scope} AND InputHash64 != 0 AND Operation = 'invoke_agent'
@@ -183,6 +185,7 @@ IN_SCOPE_RUNS = fill(
     runs=in_list("scope_runs"), in_dirty=IN_DIRTY_TRACES,
 )
 SINCE = "{time} >= fromUnixTimestamp64Milli({since_ms:Int64})"
+NARROWED = "{scope} AND ({only})"
 RUNS_SQL = "SELECT DISTINCT RunId FROM spans WHERE {scope}"
 
 
@@ -242,6 +245,20 @@ class Sweep:
             params.update(self.dirty.params())
         return sql, params
 
+    def resolved_scope(self, only: str = "1") -> tuple[str, dict[str, Any]]:
+        """The spans in scope matching `only` (a condition on unresolved columns) with their resolved
+        values (schema/resolved_spans.py), as a subquery for FROM, and its parameters. Only the
+        resolution rows of the window (and of the dirty traces, on an incremental sweep) are read."""
+        where, params = self.scope()
+        return resolved_spans(fill(NARROWED, scope=where, only=only), where), params
+
+    def resolved_run_scope(
+        self, only: str = "1", extra_runs: list[str] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """run_scope()'s spans matching `only`, with their resolved values, like resolved_scope()."""
+        where, params = self.run_scope(extra_runs=extra_runs)
+        return resolved_spans(fill(NARROWED, scope=where, only=only), fill(SINCE, time="Timestamp")), params
+
     def run_scope(
         self, time_column: str = "Timestamp", extra_runs: list[str] | None = None
     ) -> tuple[str, dict[str, Any]]:
@@ -266,18 +283,24 @@ class Sweep:
     def agent_runs_scope(self) -> tuple[str, str, dict[str, Any]]:
         """(spans condition, pending_spans condition, parameters) selecting the runs in scope and the
         runs where an agent with a fingerprinted input is running right now."""
-        running = sorted({s.run_id or s.trace_id for s in self.open_spans() if s.is_agent and s.input_hash})
+        running = self.running_agent_runs()
         scope, params = self.run_scope(extra_runs=running)
         pending_scope, _ = self.run_scope("StartTime", extra_runs=running)
         return scope, pending_scope, params
+
+    def running_agent_runs(self) -> list[str]:
+        """Runs (else traces) where an agent with a fingerprinted input is running right now."""
+        return sorted({s.run_id or s.trace_id for s in self.open_spans() if s.is_agent and s.input_hash})
 
     def repeated_inputs(self) -> str | None:
         """Hashes (bound as `repeated` for REPEATED_INPUT) of the inputs given more than once; None if
         there are none."""
         with self._lock:
             if self._repeated is None:
-                scope, pending_scope, params = self.agent_runs_scope()
-                sql = fill(REPEATED_INPUTS_SQL, run_scope=scope, pending_run_scope=pending_scope)
+                _, pending_scope, _ = self.agent_runs_scope()
+                runs, params = self.resolved_run_scope(
+                    "Operation = 'invoke_agent' OR TaskStatus = 'completed'", self.running_agent_runs())
+                sql = fill(REPEATED_INPUTS_SQL, resolved_runs=runs, pending_run_scope=pending_scope)
                 hashes = [r["h"] for r in self.store.rows(sql, params)]
                 self._repeated = list_param(hashes) if hashes else ""
             return self._repeated or None
