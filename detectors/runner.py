@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from swarmscope.schema.params import fill
-from swarmscope.schema.resolve import resolve_window
+from swarmscope.schema.resolve import Resolver, resolve_window
 from swarmscope.schema.times import now_ms
 
 from . import completion, context_bloat, drift, liveness, loops, persist, retries, waitgraph
@@ -91,16 +91,18 @@ def run_sweep(
     dirty: Dirty | None = None,
     kinds: set[str] | None = None,
     persist_findings: bool = True,
+    resolve: bool = True,
 ) -> SweepResult:
-    """One sweep of the enabled detectors (or `kinds`); stores the findings unless told not to."""
+    """One sweep of the enabled detectors (or `kinds`); stores the findings unless told not to.
+    `resolve` False: the caller has resolved the traces already (DetectionLoop with a Resolver)."""
     now = now_ms() if now is None else now
     if since_ms is None:
         since_ms = now - int(config.get("sweep", "lookback_s") * 1000)
     # Framework traces first get what only their whole tree tells (agents, runs, retries; schema/resolve.py).
     started = time.perf_counter()
-    if dirty is None:
+    if resolve and dirty is None:
         resolve_window(store, since_ms, now)
-    elif dirty.traces:
+    elif resolve and dirty.traces:
         resolve_window(store, dirty.after_ms, dirty.upto_ms)
     resolve_ms = (time.perf_counter() - started) * 1000
     sweep = Sweep(store, config, now, since_ms, dirty)
@@ -169,14 +171,17 @@ class DetectionLoop:
         config: DetectorConfig | None = None,
         interval_s: float = 5.0,
         clock: Callable[[], int] = now_ms,
+        resolver: Resolver | None = None,
     ) -> None:
-        """`clock` (epoch ms) is the sweeps' "now"; tests pass their own and call run_once()."""
+        """`clock` (epoch ms) is the sweeps' "now"; tests pass their own and call run_once().
+        `resolver`: resolution shared with a ResolutionLoop (serve); each sweep steps it first."""
         if interval_s <= 0:
             raise ValueError("interval_s must be positive")
         self.store = store
         self.config = config or DetectorConfig()
         self.interval_s = interval_s
         self.clock = clock
+        self.resolver = resolver
         self.sweeps = 0
         self.last_result: SweepResult | None = None
         self.last_error: str | None = None
@@ -193,6 +198,9 @@ class DetectionLoop:
         """One sweep as of the clock's now: the first a full one, then incremental ones."""
         with self._lock:
             started = time.perf_counter()
+            if self.resolver is not None:  # before the scope is read: what it resolves is in scope
+                self.resolver.step()
+            resolved_ms = (time.perf_counter() - started) * 1000
             now = self.clock()
             overlap = int(self.config.get("sweep", "overlap_s") * 1000)
             if self._watermark_ms is None:
@@ -211,7 +219,10 @@ class DetectionLoop:
                     horizon, min(start or now, now - int(self.config.get("sweep", "lookback_s") * 1000))
                 )
             kinds = self._due_kinds(now)
-            result = run_sweep(self.store, self.config, now=now, since_ms=since, dirty=dirty, kinds=kinds)
+            result = run_sweep(self.store, self.config, now=now, since_ms=since, dirty=dirty, kinds=kinds,
+                               resolve=self.resolver is None)
+            if self.resolver is not None:
+                result.timings_ms["resolve"] = resolved_ms
             for kind in kinds:
                 self._last_run_ms[kind] = now
             self._watermark_ms = watermark or 0

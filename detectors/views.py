@@ -10,6 +10,7 @@ from typing import Any
 
 from swarmscope import _conventions as c
 from swarmscope.schema.params import fill, in_list, list_param
+from swarmscope.schema.resolved_spans import resolved_spans
 from swarmscope.schema.sql import first_of
 from swarmscope.schema.times import iso_ms, now_ms
 
@@ -103,7 +104,9 @@ def graph_open_spans(store, config: DetectorConfig, now: int) -> list[OpenSpan]:
     return open_spans
 
 
-AGENTS_SQL = """
+# Per agent, every span its agent is resolved to (a framework's tool and model spans name none).
+SINCE = "Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64})"
+AGENTS_SQL = fill("""
 SELECT AgentId AS agent_id, any(AgentName) AS name, anyIf(AgentRole, AgentRole != '') AS role,
     uniqExactIf(RunId, RunId != '') AS runs,
     uniqExactIf(SpanId, Operation = 'invoke_agent') AS invocations,
@@ -115,12 +118,12 @@ SELECT AgentId AS agent_id, any(AgentName) AS name, anyIf(AgentRole, AgentRole !
     greatest(sumIf(OutputTokens, Operation = 'invoke_agent'),
              sumIf(OutputTokens, Operation != 'invoke_agent'))
         AS output_tokens
-FROM spans_resolved
-WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND AgentId != ''
+FROM {resolved}
+WHERE AgentId != ''
 GROUP BY AgentId
 ORDER BY invocations DESC, agent_id
 LIMIT {limit:UInt32}
-"""
+""", resolved=resolved_spans(SINCE, SINCE))
 
 AGENT_FINDINGS_SQL = """
 SELECT agent, countIf(Status = 'open') AS open, count() AS total

@@ -29,6 +29,8 @@ descendants (ReplacingMergeTree on (TraceId, SpanId), latest ResolvedAt wins). R
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,6 +40,8 @@ from swarmscope import _conventions as c
 from swarmscope._fingerprint import fingerprint
 
 from .params import array_of, fill, in_list, list_param
+
+log = logging.getLogger("swarmscope.resolve")
 
 # Attributes the pass reads; only these leave the store.
 _KEYS = (
@@ -55,31 +59,48 @@ _SPANS_SQL = fill("""
 SELECT TraceId, SpanId, ParentSpanId, SpanName, Operation, AgentId, AgentName, ToolName, RunId,
     InputTokens, OutputTokens, StatusCode, StatusMessage, toUnixTimestamp64Nano(Timestamp) AS start_ns,
     Timestamp, arrayFirstIndex(n -> n = {exception_event:String}, `Events.Name`) AS exc,
-    `Events.Attributes` AS events, {span_fields}, 0 AS open
+    `Events.Attributes` AS events, {span_fields}, 0 AS open, ServiceName, InsertedAt
 FROM spans WHERE TraceId IN {traces}
 UNION ALL
 SELECT TraceId, SpanId, ParentSpanId, SpanName, Operation, AgentId, AgentName, ToolName, RunId,
     InputTokens, OutputTokens, 'Unset', '', toUnixTimestamp64Nano(StartTime), StartTime, 0, [],
-    {span_fields}, 1
+    {span_fields}, 1, ServiceName, toDateTime64(0, 3)
 FROM pending_spans FINAL WHERE TraceId IN {traces}
 """, span_fields=fill(_SPAN_FIELDS, keys=array_of("keys")), traces=in_list("traces"))
 _SPANS_PARAMS = {"keys": list_param(_KEYS), "metadata_key": c.OI_METADATA,
                  "namespace_key": c.LANGGRAPH_CHECKPOINT_NS, "exception_event": c.EXCEPTION_EVENT}
 
 # Traces that received finished spans in a window of InsertedAt, and need the pass at all: SDK traces
-# that name every agent and fingerprint every input are left alone.
+# that name every agent and fingerprint every input are left alone, and so are traces whose resolution
+# already read their newest span (SeenInsertedAt, m022).
 DIRTY_SQL = """
-SELECT TraceId FROM spans
-WHERE InsertedAt > fromUnixTimestamp64Milli({after_ms:Int64})
-  AND InsertedAt <= fromUnixTimestamp64Milli({upto_ms:Int64})
-GROUP BY TraceId
-HAVING countIf(AgentId = '') > 0
-    OR countIf(InputHash = '' AND Operation IN ({op_tool:String}, {op_agent:String})) > 0
-    OR countIf(StatusCode = 'Error' AND StatusMessage = '') > 0
+SELECT TraceId FROM (
+    SELECT TraceId, max(InsertedAt) AS inserted FROM spans
+    WHERE InsertedAt > fromUnixTimestamp64Milli({after_ms:Int64})
+      AND InsertedAt <= fromUnixTimestamp64Milli({upto_ms:Int64})
+    GROUP BY TraceId
+    HAVING countIf(AgentId = '') > 0
+        OR countIf(InputHash = '' AND Operation IN ({op_tool:String}, {op_agent:String})) > 0
+        OR countIf(StatusCode = 'Error' AND StatusMessage = '') > 0
+) AS dirty
+LEFT ANY JOIN (
+    SELECT TraceId, max(SeenInsertedAt) AS seen FROM span_resolution
+    WHERE TraceId IN (SELECT TraceId FROM spans
+                      WHERE InsertedAt > fromUnixTimestamp64Milli({after_ms:Int64})
+                        AND InsertedAt <= fromUnixTimestamp64Milli({upto_ms:Int64}))
+    GROUP BY TraceId
+) AS done USING TraceId
+WHERE inserted > done.seen
 """
 
 COLUMNS = ["TraceId", "SpanId", "Timestamp", "AgentId", "AgentName", "RunId", "InputTokens", "OutputTokens",
-           "InputHash", "Attempt", "ErrorMessage", "HandoffFrom", "HandoffTo"]
+           "InputHash", "Attempt", "ErrorMessage", "HandoffFrom", "HandoffTo", "SeenInsertedAt"]
+# Spans of these traces whose derived attempt was already counted as a retry (see _derived_retries).
+COUNTED_RETRIES_SQL = fill("""
+SELECT TraceId, SpanId FROM span_resolution FINAL WHERE TraceId IN {traces} AND Attempt > 1
+""", traces=in_list("traces"))
+TOOL_MINUTES_COLUMNS = ["Minute", "ToolName", "ServiceName", "Calls", "Errors", "Timeouts", "Retries"]
+TRACES_COLUMNS = ["TraceId", "Start", "End", "Agents"]
 BATCH_TRACES = 500
 
 
@@ -209,6 +230,7 @@ def resolve_trace(rows: list[dict[str, Any]]) -> list[list[Any]]:
             below[span.parent] = below.get(span.parent, False) or has or reports
     out: list[list[Any]] = []
     attempts = _attempts(spans, agent, run)
+    seen = max(s.row["InsertedAt"] for s in spans.values())
     for span in spans.values():
         sid = span.id
         tokens_in, tokens_out = span.row["InputTokens"], span.row["OutputTokens"]
@@ -221,7 +243,7 @@ def resolve_trace(rows: list[dict[str, Any]]) -> list[list[Any]]:
         out.append([
             span.row["TraceId"], sid, span.row["Timestamp"], agent[sid][0], agent[sid][1], run[sid],
             tokens_in, tokens_out, _input_hash(span), attempts.get(sid, 0), _error_message(span),
-            handoff_from, handoff_to,
+            handoff_from, handoff_to, seen,
         ])
     return out
 
@@ -259,21 +281,71 @@ def _attempts(spans: dict[str, _Span], agent: dict, run: dict) -> dict[str, int]
     return result
 
 
+# One pass at a time in a process: two passes over one trace would both count its new retries.
+_PASS_LOCK = threading.Lock()
+
+
 def resolve_traces(store, trace_ids: Iterable[str]) -> int:
     """Resolve these traces now; returns the number of rows written."""
     ids = sorted(set(trace_ids))
     written = 0
-    for start in range(0, len(ids), BATCH_TRACES):
-        batch = ids[start:start + BATCH_TRACES]
-        rows = store.rows(_SPANS_SQL, {**_SPANS_PARAMS, "traces": list_param(batch)})
-        by_trace: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for row in rows:
-            by_trace[row["TraceId"]].append(row)
-        out = [r for trace_rows in by_trace.values() for r in resolve_trace(trace_rows)]
-        if out:
+    with _PASS_LOCK:
+        for start in range(0, len(ids), BATCH_TRACES):
+            batch = ids[start:start + BATCH_TRACES]
+            rows = store.rows(_SPANS_SQL, {**_SPANS_PARAMS, "traces": list_param(batch)})
+            by_trace: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for row in rows:
+                by_trace[row["TraceId"]].append(row)
+            out = [r for trace_rows in by_trace.values() for r in resolve_trace(trace_rows)]
+            if not out:
+                continue
+            counted = {(r["TraceId"], r["SpanId"]) for r in
+                       store.rows(COUNTED_RETRIES_SQL, {"traces": list_param(batch)})}
+            retries = _derived_retries(by_trace, out, counted)
+            agents = _trace_agents(by_trace, out)
             store.client.insert("span_resolution", out, column_names=COLUMNS)
+            if retries:
+                store.client.insert("tool_minutes", retries, column_names=TOOL_MINUTES_COLUMNS)
+            if agents:
+                store.client.insert("traces", agents, column_names=TRACES_COLUMNS)
             written += len(out)
     return written
+
+
+_ATTEMPT = COLUMNS.index("Attempt")
+_AGENT_NAME = COLUMNS.index("AgentName")
+
+
+def _derived_retries(by_trace: dict[str, list[dict]], out: list[list[Any]], counted: set) -> list[list]:
+    """Rows for `tool_minutes` (Calls 0, Retries n) of the finished tool calls that are retries by their
+    derived attempt only (no `swarmscope.attempt`, which ingest counted) and were not counted before:
+    `sum(Retries)` then holds framework retries too."""
+    own = {(r["TraceId"], r["SpanId"]): r for rows in by_trace.values() for r in rows if not r["open"]}
+    per_minute: dict[tuple, int] = defaultdict(int)
+    for row in out:
+        key = (row[0], row[1])
+        span = own.get(key)
+        if (span is None or not span["ToolName"] or row[_ATTEMPT] <= 1 or key in counted
+                or _uint(span["attrs"][_KEYS.index(c.ATTEMPT)])):
+            continue
+        minute = span["Timestamp"].replace(second=0, microsecond=0)
+        per_minute[(minute, span["ToolName"], span["ServiceName"])] += 1
+    return [[minute, tool, service, 0, 0, 0, n] for (minute, tool, service), n in per_minute.items()]
+
+
+def _trace_agents(by_trace: dict[str, list[dict]], out: list[list[Any]]) -> list[list]:
+    """Rows for the trace index (`traces`) naming the agents that only resolution found, so the trace
+    list shows and filters by them (min Start / max End are unchanged by the trace's first span)."""
+    unnamed = {(r["TraceId"], r["SpanId"]) for rows in by_trace.values() for r in rows if not r["AgentName"]}
+    found: dict[str, set[str]] = defaultdict(set)
+    for row in out:
+        if (row[0], row[1]) in unnamed and row[_AGENT_NAME]:
+            found[row[0]].add(row[_AGENT_NAME])
+    rows = []
+    for trace, names in found.items():
+        start = min(r["Timestamp"] for r in by_trace[trace])
+        rows.append([trace, start, start, sorted(names)])
+    return rows
 
 
 def resolve_window(store, after_ms: int, upto_ms: int) -> int:
@@ -281,3 +353,64 @@ def resolve_window(store, after_ms: int, upto_ms: int) -> int:
     rows = store.rows(DIRTY_SQL, {"after_ms": after_ms, "upto_ms": upto_ms, "op_tool": c.OP_TOOL,
                                   "op_agent": c.OP_AGENT})
     return resolve_traces(store, (r["TraceId"] for r in rows))
+
+
+WATERMARK_SQL = "SELECT toUnixTimestamp64Milli(max(InsertedAt)) FROM spans"
+# A span's InsertedAt is set before its insert is visible: each step looks this far back again.
+OVERLAP_MS = 5_000
+
+
+class Resolver:
+    """Resolution on a cadence of its own: each step() resolves what was inserted since the last one
+    (the first: everything). serve runs it on a ResolutionLoop, and its detection sweeps call the same
+    Resolver first, so that framework traces get their agents whether detection runs or not."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self._watermark_ms: int | None = None
+        self._lock = threading.Lock()
+        self.steps = 0
+
+    def step(self) -> int:
+        """Resolve the traces that received spans since the last step; returns the rows written."""
+        with self._lock:
+            upto = self.store.scalar(WATERMARK_SQL) or 0
+            after = 0 if self._watermark_ms is None else self._watermark_ms - OVERLAP_MS
+            written = resolve_window(self.store, after, upto) if upto > after else 0
+            self._watermark_ms = max(upto, self._watermark_ms or 0)
+            self.steps += 1
+            return written
+
+
+class ResolutionLoop:
+    """Calls `resolver.step()` every `interval_s` seconds on a daemon thread (tests call step())."""
+
+    def __init__(self, resolver: Resolver, interval_s: float = 2.0) -> None:
+        if interval_s <= 0:
+            raise ValueError("interval_s must be positive")
+        self.resolver = resolver
+        self.interval_s = interval_s
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> ResolutionLoop:
+        self._thread = threading.Thread(target=self._run, name="swarmscope-resolve", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.resolver.step()
+                self.last_error = None
+            except Exception as exc:  # keep going; the store may be back next time
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("resolution step failed")
+            self._stop.wait(self.interval_s)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None

@@ -18,6 +18,7 @@ from swarmscope.collector.otlp import Limits
 from swarmscope.collector.wal import SegmentLog
 from swarmscope.detectors.config import DetectorConfig, load_config
 from swarmscope.detectors.runner import DetectionLoop
+from swarmscope.schema.resolve import ResolutionLoop, Resolver
 from swarmscope.schema.store import Store
 
 from . import alerts_page, api, api_detectors, pages, pages_render, pages_ui2
@@ -70,7 +71,10 @@ def create_app(store: Store, options: ServeOptions | None = None) -> FastAPI:
         if options.grpc_port:
             service = TraceService(app.state.committer, options.limits, options.api_key)
             grpc_server = await start_grpc(service, options.host, options.grpc_port)
-        detection = _start_detection(store, app.state.detector_config, options.detect_interval)
+        # Framework traces get their agents on a cadence of their own, detection on or off.
+        resolver = Resolver(store)
+        resolution = ResolutionLoop(resolver).start()
+        detection = _start_detection(store, app.state.detector_config, options.detect_interval, resolver)
         app.state.detection = detection
         alerting = alert_evaluator.EvaluationLoop(app.state.alerts).start() if app.state.alerts else None
         try:
@@ -83,6 +87,7 @@ def create_app(store: Store, options: ServeOptions | None = None) -> FastAPI:
             await app.state.committer.stop()  # everything acknowledged is committed first
             if detection is not None:
                 detection.stop()
+            resolution.stop()
 
     app = FastAPI(title="swarmscope", version="0.1.0", lifespan=lifespan,
                   description="Tracing backend for multi-agent AI systems")
@@ -112,10 +117,11 @@ def create_app(store: Store, options: ServeOptions | None = None) -> FastAPI:
     return app
 
 
-def _start_detection(store: Store, config: DetectorConfig, interval: float) -> DetectionLoop | None:
+def _start_detection(store: Store, config: DetectorConfig, interval: float,
+                     resolver: Resolver | None = None) -> DetectionLoop | None:
     """Continuous detection every `interval` seconds (0 turns it off)."""
     if interval <= 0:
         return None
-    loop = DetectionLoop(store, config, interval_s=interval)
+    loop = DetectionLoop(store, config, interval_s=interval, resolver=resolver)
     loop.start()
     return loop

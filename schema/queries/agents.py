@@ -6,12 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from swarmscope.schema.params import fill
+from swarmscope.schema.resolved_spans import resolved_spans
 from swarmscope.schema.store import Store
 from swarmscope.schema.times import now_ms
 
 METRICS = ("runs", "invocations", "errors", "tokens", "latency_ms")
 
-SERIES_SQL = """
+# Agents, runs and tokens resolved (schema/resolved_spans.py): a framework's tool and model spans
+# count for the agent above them, each model call's tokens once.
+SERIES_SINCE = "Timestamp >= toDateTime({start_s:Int64})"
+SERIES_SQL = fill("""
 SELECT AgentId AS agent,
     intDiv(toUnixTimestamp(Timestamp) - {start_s:Int64}, {step_s:Int64}) AS bucket,
     uniqExactIf(RunId, RunId != '') AS runs,
@@ -19,19 +24,18 @@ SELECT AgentId AS agent,
     uniqExactIf(SpanId, StatusCode = 'Error') AS errors,
     sum(InputTokens + OutputTokens) AS tokens,
     avgIf(Duration, Operation = 'invoke_agent') / 1e6 AS latency_ms
-FROM spans
-WHERE Timestamp >= toDateTime({start_s:Int64}) AND AgentId != ''
-  AND ({agent:String} = '' OR AgentId = {agent:String})
+FROM {resolved}
+WHERE AgentId != '' AND ({agent:String} = '' OR AgentId = {agent:String})
 GROUP BY agent, bucket
-"""
+""", resolved=resolved_spans(SERIES_SINCE, SERIES_SINCE))
 
-LATENCY_SQL = """
+SINCE = "Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64})"
+LATENCY_SQL = fill("""
 SELECT AgentId AS agent, quantiles(0.5, 0.95)(Duration) AS q, avg(Duration) / 1e6 AS mean_ms
-FROM spans
-WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND AgentId != ''
-  AND Operation = 'invoke_agent' AND ({agent:String} = '' OR AgentId = {agent:String})
+FROM {resolved}
+WHERE AgentId != '' AND ({agent:String} = '' OR AgentId = {agent:String})
 GROUP BY AgentId
-"""
+""", resolved=resolved_spans(fill("{since} AND Operation = 'invoke_agent'", since=SINCE), SINCE))
 
 
 def series(store: Store, *, since_ms: int, buckets: int = 24, agent: str | None = None,

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from swarmscope.schema.params import fill, in_list, list_param
+from swarmscope.schema.resolved_spans import overlay, resolution_of
 from swarmscope.schema.store import Store
 from swarmscope.schema.times import iso, now_ms
 
@@ -62,15 +63,16 @@ def outline(store: Store, trace_ids: list[str], now: int | None = None) -> list[
     if bounds is None:
         return None
     now = now_ms() if now is None else now
+    resolution = resolution_of(store, trace_ids)  # framework spans' agents, runs, tokens
     spans = []
     for r in store.rows(OUTLINE_FINISHED, {"ids": list_param(trace_ids), "s": bounds[0], "e": bounds[1]}):
-        span = _light(r)
+        span = _light(overlay(r, resolution))
         span.update(end_ns=span["start_ns"] + int(r["Duration"]), duration_ms=r["Duration"] / 1e6,
                     status_code=r["StatusCode"], status_message=r["StatusMessage"], open=False,
                     last_seen=None, heartbeat_interval_ms=None, lost=False)
         spans.append(span)
     for r in store.rows(OUTLINE_OPEN, {"ids": list_param(trace_ids)}):
-        span = _light(r)
+        span = _light(overlay(r, resolution))
         span.update(end_ns=max(int(r["last_ns"]), span["start_ns"]), duration_ms=None, status_code="Unset",
                     status_message="", open=True, last_seen=iso(r["LastSeen"]),
                     heartbeat_interval_ms=r["HeartbeatIntervalMs"],
@@ -93,9 +95,10 @@ def get_span(store: Store, trace_id: str, span_id: str) -> dict[str, Any] | None
     if bounds is None:
         return None
     params = {"id": trace_id, "span": span_id, "s": bounds[0], "e": bounds[1]}
+    resolution = resolution_of(store, [trace_id])
     rows = store.rows(FINISHED_SPAN, params)
     if rows:
-        r = rows[0]
+        r = overlay(rows[0], resolution)
         span = span_fields(r)
         span.update(
             start_time=iso(r["Timestamp"]), duration_ms=r["Duration"] / 1e6, open=False,
@@ -108,7 +111,7 @@ def get_span(store: Store, trace_id: str, span_id: str) -> dict[str, Any] | None
     rows = store.rows(OPEN_SPAN, params)
     if not rows:
         return None
-    r = rows[0]
+    r = overlay(rows[0], resolution)
     span = span_fields(r)
     span.update(start_time=iso(r["StartTime"]), duration_ms=None, open=True, status_code="Unset",
                 status_message="", last_seen=iso(r["LastSeen"]),

@@ -10,6 +10,7 @@ from typing import Any
 
 from swarmscope.schema.open_spans import unfinished
 from swarmscope.schema.params import fill, in_list, list_param
+from swarmscope.schema.resolved_spans import overlay, resolution_of
 from swarmscope.schema.store import Store
 from swarmscope.schema.times import iso
 
@@ -138,9 +139,10 @@ def get_trace(store: Store, trace_id: str) -> list[dict[str, Any]] | None:
     if not bounds:
         return None
     finished = store.rows(FINISHED_SPANS, {"id": trace_id, "s": bounds[0]["s"], "e": bounds[0]["e"]})
+    resolution = resolution_of(store, [trace_id])  # framework spans' agents, runs, tokens
     spans = []
     for r in finished:
-        span = span_fields(r)
+        span = span_fields(overlay(r, resolution))
         end = r["Timestamp"].timestamp() + r["Duration"] / 1e9
         span.update({
             "start_time": iso(r["Timestamp"]),
@@ -158,7 +160,7 @@ def get_trace(store: Store, trace_id: str) -> list[dict[str, Any]] | None:
         })
         spans.append(span)
     for r in store.rows(OPEN_SPANS_BY_START, {"ids": list_param([trace_id])}):
-        span = span_fields(r)
+        span = span_fields(overlay(r, resolution))
         span.update({
             "start_time": iso(r["StartTime"]),
             "end_time": None,
