@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import time
 
-from otlp_payloads import request, span
+from otlp_payloads import post, request, span
 from swarmscope import _conventions as c
 from swarmscope.alerts.conditions import MEASURE_SQL
 from swarmscope.detectors.config import DetectorConfig
@@ -241,3 +241,20 @@ def test_detection_loop_steps_its_resolver_first(store) -> None:
     found = [f for f in loop.run_once() if f.kind == "loop"]
     assert resolver.steps == 1
     assert [f.agent_ids for f in found] == [["reader"]]
+
+
+def test_serve_without_detection_still_resolves_framework_traces(server_factory) -> None:
+    """`serve --detect-interval 0`: the resolution loop runs on its own, so a tool span of a framework
+    trace shows its agent in the trace view (the agent span arrives after it, in its own request)."""
+    srv = server_factory(extra_args=["--detect-interval", "0"])
+    trace, agent = os.urandom(16), os.urandom(8)
+    t0 = time.time_ns() - 10 * S
+    for s in (tool_call(trace, agent, "search", '{"q": 1}', t0 + S),
+              agent_span(trace, agent, "researcher", t0)):
+        assert post(srv.url, request(s).SerializeToString())[0] == 200
+
+    def tool_agent():
+        spans = srv.get(f"/api/traces/{trace.hex()}")["spans"]
+        return [s["agent_id"] for s in spans if s["name"] == "search"] == ["researcher"]
+
+    assert srv.wait_for(tool_agent, timeout=60)
