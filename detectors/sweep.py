@@ -186,6 +186,7 @@ IN_SCOPE_RUNS = fill(
 )
 SINCE = "{time} >= fromUnixTimestamp64Milli({since_ms:Int64})"
 NARROWED = "{scope} AND ({only})"
+TRACES_OF = "{since} AND TraceId IN (SELECT TraceId FROM spans WHERE {spans})"
 RUNS_SQL = "SELECT DISTINCT RunId FROM spans WHERE {scope}"
 
 
@@ -257,7 +258,11 @@ class Sweep:
     ) -> tuple[str, dict[str, Any]]:
         """run_scope()'s spans matching `only`, with their resolved values, like resolved_scope()."""
         where, params = self.run_scope(extra_runs=extra_runs)
-        return resolved_spans(fill(NARROWED, scope=where, only=only), fill(SINCE, time="Timestamp")), params
+        narrowed = fill(NARROWED, scope=where, only=only)
+        bounds = fill(SINCE, time="Timestamp")
+        if self.dirty is not None:  # the few traces of the runs in scope: a primary-key read, not the window
+            bounds = fill(TRACES_OF, since=bounds, spans=narrowed)
+        return resolved_spans(narrowed, bounds), params
 
     def run_scope(
         self, time_column: str = "Timestamp", extra_runs: list[str] | None = None
