@@ -13,7 +13,7 @@ from typing import Any
 from swarmscope import _conventions as c
 from swarmscope.schema.open_spans import unfinished
 from swarmscope.schema.params import fill, in_list, list_param
-from swarmscope.schema.resolved_spans import resolved_spans
+from swarmscope.schema.resolved_spans import resolved_spans, unresolved_spans
 from swarmscope.schema.sql import first_of
 
 from .config import DetectorConfig
@@ -186,7 +186,12 @@ IN_SCOPE_RUNS = fill(
 )
 SINCE = "{time} >= fromUnixTimestamp64Milli({since_ms:Int64})"
 NARROWED = "{scope} AND ({only})"
-TRACES_OF = "{since} AND TraceId IN (SELECT TraceId FROM spans WHERE {spans})"
+RESOLVED_DIRTY_SQL = fill("SELECT DISTINCT TraceId FROM span_resolution WHERE {in_dirty}",
+                          in_dirty=IN_DIRTY_TRACES)
+RESOLVED_TRACES = "TraceId IN " + in_list("resolved_traces")
+RESOLVED_RUNS = fill("{since} AND ({resolved} OR RunId IN {runs} OR TraceId IN {runs})",
+                     since=fill(SINCE, time="Timestamp"), resolved=RESOLVED_TRACES,
+                     runs=in_list("scope_runs"))
 RUNS_SQL = "SELECT DISTINCT RunId FROM spans WHERE {scope}"
 
 
@@ -221,6 +226,7 @@ class Sweep:
         self._latency: dict[str, tuple[int, float, float, float]] | None = None
         self._runs: set[str] | None = None
         self._repeated: str | None = None  # list_param of hashes, "" when there are none
+        self._resolved_dirty: str | None = None  # list_param of trace ids, "" when there are none
         # Detectors run on several threads (see runner.run_sweep); the shared inputs are read once.
         self._lock = threading.RLock()
 
@@ -251,7 +257,23 @@ class Sweep:
         values (schema/resolved_spans.py), as a subquery for FROM, and its parameters. Only the
         resolution rows of the window (and of the dirty traces, on an incremental sweep) are read."""
         where, params = self.scope()
-        return resolved_spans(fill(NARROWED, scope=where, only=only), where), params
+        narrowed = fill(NARROWED, scope=where, only=only)
+        if self.dirty is None:
+            return resolved_spans(narrowed, where), params
+        # Incremental: the few dirty traces that have resolution rows, bound as a list (a primary-key
+        # read); none (SDK traffic), no join at all.
+        resolved = self.resolved_dirty_traces()
+        if resolved == "[]":
+            return unresolved_spans(narrowed), params
+        return resolved_spans(narrowed, RESOLVED_TRACES), {**params, "resolved_traces": resolved}
+
+    def resolved_dirty_traces(self) -> str:
+        """The dirty traces that have resolution rows (list_param; "[]" if none)."""
+        with self._lock:
+            if self._resolved_dirty is None:
+                rows = self.store.rows(RESOLVED_DIRTY_SQL, self.dirty.params()) if self.dirty else []
+                self._resolved_dirty = list_param(r["TraceId"] for r in rows)
+            return self._resolved_dirty
 
     def resolved_run_scope(
         self, only: str = "1", extra_runs: list[str] | None = None
@@ -259,10 +281,13 @@ class Sweep:
         """run_scope()'s spans matching `only`, with their resolved values, like resolved_scope()."""
         where, params = self.run_scope(extra_runs=extra_runs)
         narrowed = fill(NARROWED, scope=where, only=only)
-        bounds = fill(SINCE, time="Timestamp")
-        if self.dirty is not None:  # the few traces of the runs in scope: a primary-key read, not the window
-            bounds = fill(TRACES_OF, since=bounds, spans=narrowed)
-        return resolved_spans(narrowed, bounds), params
+        if self.dirty is None:
+            return resolved_spans(narrowed, fill(SINCE, time="Timestamp")), params
+        # Incremental: the resolution rows of the dirty traces and of the runs in scope (by their
+        # resolved run), not the whole window's; reading the runs' trace ids from `spans` again cost as
+        # much as the query itself.
+        params["resolved_traces"] = self.resolved_dirty_traces()
+        return resolved_spans(narrowed, RESOLVED_RUNS), params
 
     def run_scope(
         self, time_column: str = "Timestamp", extra_runs: list[str] | None = None

@@ -46,6 +46,19 @@ LEFT ANY JOIN (
 )"""
 
 
+# resolved_spans' columns where no span has a resolution row (no join to pay for).
+_AS_RESOLVED = """(
+SELECT *, InputHash64, InputTokens AS OwnInputTokens, StatusMessage AS ErrorMessage, '' AS HandoffFrom,
+    '' AS HandoffTo
+FROM spans WHERE {where}
+)"""
+
+
+def unresolved_spans(where: str) -> str:
+    """resolved_spans() for spans known to have no resolution rows: the same columns, no join."""
+    return fill(_AS_RESOLVED, where=where)
+
+
 def resolved_spans(where: str, bounds: str) -> str:
     """SQL (a parenthesized subquery, for FROM) of the spans matching `where` with resolved values.
     `bounds`, a condition on TraceId and Timestamp only (the columns both tables have) that holds

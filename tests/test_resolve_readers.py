@@ -258,3 +258,29 @@ def test_serve_without_detection_still_resolves_framework_traces(server_factory)
         return [s["agent_id"] for s in spans if s["name"] == "search"] == ["researcher"]
 
     assert srv.wait_for(tool_agent, timeout=60)
+
+
+def test_incremental_sweeps_read_the_resolution_of_the_traces_that_moved(store) -> None:
+    """After the loop's first (full) sweep, a framework trace arrives: the incremental sweep that sees
+    it joins its resolution (a bound list of trace ids) and names the agent; a sweep with only SDK
+    traffic joins nothing and still finds what the SDK's own attributes say."""
+    config = DetectorConfig.from_dict({"loop": {"max_repeats": 3}, "sweep": {"overlap_s": 0}})
+    clock = iter(range(now_ms(), now_ms() + 10**9, 1000))
+    loop = DetectionLoop(store, config, interval_s=1, clock=lambda: next(clock), resolver=Resolver(store))
+    assert loop.run_once() == []
+    trace, agent = os.urandom(16), os.urandom(8)
+    t0 = time.time_ns() - 60 * S
+    send(store, *[tool_call(trace, agent, "fetch", '{"u": 1}', t0 + i * S) for i in range(1, 4)],
+         agent_span(trace, agent, "crawler", t0))
+    found = loop.run_once()
+    assert loop.last_result.traces_in_scope == 1
+    assert [(f.kind, f.agent_ids) for f in found] == [("loop", ["crawler"])]
+    sdk = os.urandom(16)
+    send(store, *[span(sdk, os.urandom(8), b"", "invoke_agent a", {c.OPERATION: c.OP_AGENT, c.AGENT_ID: "a",
+                                                                 c.INPUT_HASH: "same"}, t0 + i * S)
+                  for i in range(3)])
+    found = loop.run_once()
+    assert loop.last_result.traces_in_scope == 1
+    assert [(f.kind, f.agent_ids) for f in found] == [("loop", ["a"])]  # the crawler's trace did not move
+    assert loop.store.scalar("SELECT count() FROM span_resolution WHERE TraceId = {t:String}",
+                             {"t": sdk.hex()}) == 0
