@@ -356,17 +356,20 @@ def resolve_window(store, after_ms: int, upto_ms: int) -> int:
 
 
 WATERMARK_SQL = "SELECT toUnixTimestamp64Milli(max(InsertedAt)) FROM spans"
-# A span's InsertedAt is set before its insert is visible: each step looks this far back again.
-OVERLAP_MS = 5_000
 
 
 class Resolver:
     """Resolution on a cadence of its own: each step() resolves what was inserted since the last one
-    (the first: everything). serve runs it on a ResolutionLoop, and its detection sweeps call the same
+    (the first: the last `lookback_s` of inserts, as a full detection sweep does; not a month of
+    history at every start). serve runs it on a ResolutionLoop, and its detection sweeps call the same
     Resolver first, so that framework traces get their agents whether detection runs or not."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store, lookback_s: float = 3600.0, overlap_s: float = 10.0) -> None:
+        """`overlap_s`: a span's InsertedAt is set before its insert is visible, so each step looks
+        this far back again (the detection sweeps' `overlap_s`)."""
         self.store = store
+        self.lookback_ms = int(lookback_s * 1000)
+        self.overlap_ms = int(overlap_s * 1000)
         self._watermark_ms: int | None = None
         self._lock = threading.Lock()
         self.steps = 0
@@ -375,7 +378,8 @@ class Resolver:
         """Resolve the traces that received spans since the last step; returns the rows written."""
         with self._lock:
             upto = self.store.scalar(WATERMARK_SQL) or 0
-            after = 0 if self._watermark_ms is None else self._watermark_ms - OVERLAP_MS
+            first = self._watermark_ms is None
+            after = upto - self.lookback_ms if first else self._watermark_ms - self.overlap_ms
             written = resolve_window(self.store, after, upto) if upto > after else 0
             self._watermark_ms = max(upto, self._watermark_ms or 0)
             self.steps += 1

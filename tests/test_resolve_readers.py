@@ -210,13 +210,13 @@ def test_resolver_steps_without_detection_and_counts_framework_retries_once(stor
                   for i in range(1, 4)])
     retries = "SELECT sum(Retries) FROM tool_minutes WHERE ToolName = 'pay'"
     assert store.scalar(retries) == 0
-    resolver = Resolver(store)
+    resolver = Resolver(store, overlap_s=0)
     assert resolver.step() == 3
     assert store.scalar(retries) == 2  # attempts 1, 2, 3: two retries
     send(store, agent_span(trace, agent, "payer", t0))  # the parent arrives: the trace is resolved again
     assert resolver.step() == 4
     assert store.scalar(retries) == 2
-    assert resolver.step() == 0  # nothing new (the overlap re-reads only traces whose spans it has seen)
+    assert resolver.step() == 0  # nothing new
     assert store.scalar("SELECT AgentId FROM spans_resolved WHERE SpanName = 'pay' LIMIT 1") == "payer"
 
 
@@ -284,3 +284,17 @@ def test_incremental_sweeps_read_the_resolution_of_the_traces_that_moved(store) 
     assert [(f.kind, f.agent_ids) for f in found] == [("loop", ["a"])]  # the crawler's trace did not move
     assert loop.store.scalar("SELECT count() FROM span_resolution WHERE TraceId = {t:String}",
                              {"t": sdk.hex()}) == 0
+
+
+def test_a_resolvers_first_step_reaches_back_only_its_lookback(store) -> None:
+    """A server restarting on a month of data resolves its last hour, not the month: here a lookback of
+    0 leaves what was there before the first step; what arrives after it is resolved."""
+    trace, agent = os.urandom(16), os.urandom(8)
+    t0 = time.time_ns() - 60 * S
+    send(store, tool_call(trace, agent, "t", "{}", t0 + S), agent_span(trace, agent, "a", t0))
+    resolver = Resolver(store, lookback_s=0, overlap_s=0)
+    assert resolver.step() == 0
+    later = os.urandom(16)
+    send(store, tool_call(later, agent, "t", "{}", t0 + S))
+    assert resolver.step() == 1
+    assert store.scalar("SELECT groupArray(TraceId) FROM span_resolution") == [later.hex()]

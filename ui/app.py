@@ -72,7 +72,8 @@ def create_app(store: Store, options: ServeOptions | None = None) -> FastAPI:
             service = TraceService(app.state.committer, options.limits, options.api_key)
             grpc_server = await start_grpc(service, options.host, options.grpc_port)
         # Framework traces get their agents on a cadence of their own, detection on or off.
-        resolver = Resolver(store)
+        sweep = app.state.detector_config.sections["sweep"]
+        resolver = Resolver(store, sweep["lookback_s"], sweep["overlap_s"])
         resolution = ResolutionLoop(resolver).start()
         detection = _start_detection(store, app.state.detector_config, options.detect_interval, resolver)
         app.state.detection = detection
