@@ -71,7 +71,7 @@ COMPLETED_TASKS = fill("{claim} AND TaskId != '' AND OutputHash != ''", claim=CL
 
 def detect_phantom_completions(sweep: Sweep) -> list[Finding]:
     cfg = sweep.config
-    resolved, params = sweep.resolved_scope(CONTRADICTED)
+    resolved, params = sweep.resolved_scope(CONTRADICTED, selective=True)
     highest = cfg.most("phantom_completion", "min_confidence")
     rows = sweep.store.rows(fill(PHANTOM_SQL, resolved=resolved), {**params, "max_min_confidence": highest})
     # Which declared test commands never ran?

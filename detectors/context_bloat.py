@@ -107,7 +107,7 @@ def detect_context_bloat(sweep: Sweep) -> list[Finding]:
 
 def detect_over_budget(sweep: Sweep) -> list[Finding]:
     """One finding per agent per trace whose spans were given more input tokens than their budget."""
-    resolved, params = sweep.resolved_scope(OVER_BUDGET)
+    resolved, params = sweep.resolved_scope(OVER_BUDGET, selective=True)
     findings = []
     for r in sweep.store.rows(fill(BUDGET_SQL, resolved=resolved), params):
         over = [OverBudget._make(x) for x in r["over"]]

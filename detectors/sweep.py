@@ -186,10 +186,14 @@ IN_SCOPE_RUNS = fill(
 )
 SINCE = "{time} >= fromUnixTimestamp64Milli({since_ms:Int64})"
 NARROWED = "{scope} AND ({only})"
+# The traces of the spans matching `spans`: a few of them are a primary-key read of span_resolution,
+# cheaper than its whole window (the join's right side is read in full before the left).
+TRACES_OF = "{scope} AND TraceId IN (SELECT TraceId FROM spans WHERE {spans})"
 RESOLVED_DIRTY_SQL = fill("SELECT DISTINCT TraceId FROM span_resolution WHERE {in_dirty}",
                           in_dirty=IN_DIRTY_TRACES)
 RESOLVED_TRACES = "TraceId IN " + in_list("resolved_traces")
-RESOLVED_RUNS = fill("{since} AND ({resolved} OR RunId IN {runs} OR TraceId IN {runs})",
+RESOLVED_RUN_TRACES_SQL = fill("""SELECT DISTINCT TraceId FROM span_resolution
+WHERE {since} AND ({resolved} OR RunId IN {runs} OR TraceId IN {runs})""",
                      since=fill(SINCE, time="Timestamp"), resolved=RESOLVED_TRACES,
                      runs=in_list("scope_runs"))
 RUNS_SQL = "SELECT DISTINCT RunId FROM spans WHERE {scope}"
@@ -226,7 +230,8 @@ class Sweep:
         self._latency: dict[str, tuple[int, float, float, float]] | None = None
         self._runs: set[str] | None = None
         self._repeated: str | None = None  # list_param of hashes, "" when there are none
-        self._resolved_dirty: str | None = None  # list_param of trace ids, "" when there are none
+        self._resolved_dirty: str | None = None  # list_param of trace ids
+        self._resolved_runs: dict[str, str] = {}  # scope_runs -> list_param of trace ids
         # Detectors run on several threads (see runner.run_sweep); the shared inputs are read once.
         self._lock = threading.RLock()
 
@@ -252,14 +257,16 @@ class Sweep:
             params.update(self.dirty.params())
         return sql, params
 
-    def resolved_scope(self, only: str = "1") -> tuple[str, dict[str, Any]]:
+    def resolved_scope(self, only: str = "1", selective: bool = False) -> tuple[str, dict[str, Any]]:
         """The spans in scope matching `only` (a condition on unresolved columns) with their resolved
         values (schema/resolved_spans.py), as a subquery for FROM, and its parameters. Only the
-        resolution rows of the window (and of the dirty traces, on an incremental sweep) are read."""
+        resolution rows of the window (and of the dirty traces, on an incremental sweep) are read;
+        `selective` (few spans match `only`): only those of the traces of the spans that match."""
         where, params = self.scope()
         narrowed = fill(NARROWED, scope=where, only=only)
         if self.dirty is None:
-            return resolved_spans(narrowed, where), params
+            bounds = fill(TRACES_OF, scope=where, spans=narrowed) if selective else where
+            return resolved_spans(narrowed, bounds), params
         # Incremental: the few dirty traces that have resolution rows, bound as a list (a primary-key
         # read); none (SDK traffic), no join at all.
         resolved = self.resolved_dirty_traces()
@@ -284,10 +291,23 @@ class Sweep:
         if self.dirty is None:
             return resolved_spans(narrowed, fill(SINCE, time="Timestamp")), params
         # Incremental: the resolution rows of the dirty traces and of the runs in scope (by their
-        # resolved run), not the whole window's; reading the runs' trace ids from `spans` again cost as
-        # much as the query itself.
-        params["resolved_traces"] = self.resolved_dirty_traces()
-        return resolved_spans(narrowed, RESOLVED_RUNS), params
+        # resolved run), found once per sweep and bound as a list (then a primary-key read per query);
+        # none, no join at all.
+        traces = self._resolved_run_traces(params)
+        if traces == "[]":
+            return unresolved_spans(narrowed), params
+        return resolved_spans(narrowed, RESOLVED_TRACES), {**params, "resolved_traces": traces}
+
+    def _resolved_run_traces(self, params: dict[str, Any]) -> str:
+        """The traces with resolution rows among the dirty ones and those of the runs bound in
+        `params` (list_param), once per sweep and set of runs."""
+        with self._lock:
+            key = params["scope_runs"]
+            if key not in self._resolved_runs:
+                rows = self.store.rows(RESOLVED_RUN_TRACES_SQL,
+                                       {**params, "resolved_traces": self.resolved_dirty_traces()})
+                self._resolved_runs[key] = list_param(r["TraceId"] for r in rows)
+            return self._resolved_runs[key]
 
     def run_scope(
         self, time_column: str = "Timestamp", extra_runs: list[str] | None = None
