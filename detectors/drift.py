@@ -10,7 +10,7 @@ agent spans. Resolves when the metric is back within bounds.
 from __future__ import annotations
 
 from swarmscope.schema.params import fill
-from swarmscope.schema.resolved_spans import resolved_spans
+from swarmscope.schema.resolved_spans import resolved_spans, traces_of
 
 from .model import Finding
 from .sweep import Sweep
@@ -36,11 +36,11 @@ FROM (
 )
 GROUP BY AgentId
 HAVING n_recent >= {min_recent:UInt64} AND n_base >= {min_base:UInt64}
-""", agent_spans=resolved_spans(fill("{since} AND Operation = 'invoke_agent'", since=BASE), fill(
+""", agent_spans=resolved_spans(
+    fill("{since} AND Operation = 'invoke_agent'", since=BASE),
     # Only an agent span without an agent of its own can be given one: only those traces' resolution
     # rows are read (hours of them cost ~0.1 s a sweep).
-    "{since} AND TraceId IN (SELECT TraceId FROM spans WHERE {since} AND Operation = 'invoke_agent' "
-    "AND AgentId = '')", since=BASE)))
+    traces_of(fill("{since} AND Operation = 'invoke_agent' AND AgentId = ''", since=BASE), BASE)))
 
 TOOL_SQL = """
 SELECT ToolName AS name,

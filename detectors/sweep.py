@@ -13,7 +13,7 @@ from typing import Any
 from swarmscope import _conventions as c
 from swarmscope.schema.open_spans import unfinished
 from swarmscope.schema.params import fill, in_list, list_param
-from swarmscope.schema.resolved_spans import resolved_spans, unresolved_spans
+from swarmscope.schema.resolved_spans import resolved_spans, traces_of, unresolved_spans
 from swarmscope.schema.sql import first_of
 
 from .config import DetectorConfig
@@ -186,9 +186,6 @@ IN_SCOPE_RUNS = fill(
 )
 SINCE = "{time} >= fromUnixTimestamp64Milli({since_ms:Int64})"
 NARROWED = "{scope} AND ({only})"
-# The traces of the spans matching `spans`: a few of them are a primary-key read of span_resolution,
-# cheaper than its whole window (the join's right side is read in full before the left).
-TRACES_OF = "{scope} AND TraceId IN (SELECT TraceId FROM spans WHERE {spans})"
 RESOLVED_DIRTY_SQL = fill("SELECT DISTINCT TraceId FROM span_resolution WHERE {in_dirty}",
                           in_dirty=IN_DIRTY_TRACES)
 RESOLVED_TRACES = "TraceId IN " + in_list("resolved_traces")
@@ -265,7 +262,7 @@ class Sweep:
         where, params = self.scope()
         narrowed = fill(NARROWED, scope=where, only=only)
         if self.dirty is None:
-            bounds = fill(TRACES_OF, scope=where, spans=narrowed) if selective else where
+            bounds = traces_of(narrowed, where) if selective else where
             return resolved_spans(narrowed, bounds), params
         # Incremental: the few dirty traces that have resolution rows, bound as a list (a primary-key
         # read); none (SDK traffic), no join at all.

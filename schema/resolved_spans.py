@@ -59,6 +59,16 @@ def unresolved_spans(where: str) -> str:
     return fill(_AS_RESOLVED, where=where)
 
 
+def traces_of(where: str, bounds: str) -> str:
+    """Bounds for a `where` that few spans match: the traces of those spans (within `bounds`), a
+    primary-key read of the resolution instead of a whole window's (the join reads its right side in
+    full before the left)."""
+    return fill(_TRACES_OF, where=where, bounds=bounds)
+
+
+_TRACES_OF = "{bounds} AND TraceId IN (SELECT TraceId FROM spans WHERE {where})"
+
+
 def resolved_spans(where: str, bounds: str) -> str:
     """SQL (a parenthesized subquery, for FROM) of the spans matching `where` with resolved values.
     `bounds`, a condition on TraceId and Timestamp only (the columns both tables have) that holds

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from swarmscope.schema.params import fill, in_list, list_param
+from swarmscope.schema.resolved_spans import resolved_spans, traces_of
 from swarmscope.schema.store import Store
 from swarmscope.schema.times import iso_ms
 
@@ -18,16 +19,20 @@ ORDER BY calls DESC, tool
 LIMIT {limit:UInt32}
 """
 
+# Failures with their resolved error message (schema/resolved_spans.py: only the window's resolution).
+SINCE = "Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64})"
+FAILED = "(StatusCode = 'Error' OR TimedOut = 1)"
+TOOLS_FAILED = fill("{since} AND ToolName IN {tools} AND {failed}", since=SINCE, tools=in_list("tools"),
+                    failed=FAILED)
+TOOL_FAILED = fill("ToolName = {tool:String} AND {since} AND {failed}", since=SINCE, failed=FAILED)
 TOP_ERRORS_SQL = fill("""
 SELECT ToolName AS tool, if(ErrorMessage != '', ErrorMessage, ErrorType) AS message,
     uniqExact(SpanId) AS count
-FROM spans_resolved
-WHERE Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64}) AND ToolName IN {tools}
-  AND (StatusCode = 'Error' OR TimedOut = 1)
+FROM {failures}
 GROUP BY tool, message
 ORDER BY count DESC, message
 LIMIT {per_tool:UInt32} BY tool
-""", tools=in_list("tools"))
+""", failures=resolved_spans(TOOLS_FAILED, traces_of(TOOLS_FAILED, SINCE)))
 
 
 def tools(store: Store, *, since_ms: int, limit: int = 200, top_errors: int = 3) -> list[dict[str, Any]]:
@@ -58,18 +63,16 @@ def tools(store: Store, *, since_ms: int, limit: int = 200, top_errors: int = 3)
     return out
 
 
-FAILURES_SQL = """
+FAILURES_SQL = fill("""
 SELECT TraceId AS trace_id, SpanId AS span_id, toUnixTimestamp64Milli(Timestamp) AS time_ms,
     AgentId AS agent_id, RunId AS run_id, InputHash AS input_hash, Attempt AS attempt, ToolCallId AS call_id,
     IdempotencyKey AS idempotency_key, ErrorType AS error_type, ErrorMessage AS message,
     TimedOut AS timed_out, Duration / 1e6 AS duration_ms
-FROM spans_resolved
-WHERE ToolName = {tool:String} AND Timestamp >= fromUnixTimestamp64Milli({since_ms:Int64})
-  AND (StatusCode = 'Error' OR TimedOut = 1)
+FROM {failures}
 ORDER BY Timestamp DESC
 LIMIT 1 BY TraceId, SpanId
 LIMIT {limit:UInt32}
-"""
+""", failures=resolved_spans(TOOL_FAILED, traces_of(TOOL_FAILED, SINCE)))
 TOOL_KNOWN_SQL = "SELECT count() FROM tool_minutes WHERE ToolName = {tool:String}"
 # Empty strings of a failure row that the API gives as null.
 _OPTIONAL = ("agent_id", "run_id", "input_hash", "call_id", "idempotency_key", "error_type", "message")
