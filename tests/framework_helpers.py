@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
+from urllib.parse import urlencode
 
 APPS = Path(__file__).parent / "apps"
 # Stalls judged after 1 s (a tool call that has not ended by then is a stalled wait), sweeps twice a
@@ -40,6 +42,12 @@ def agents_by_name(server) -> dict[str, dict]:
 
 def findings(server, kind: str, run_id: str | None = None) -> list[dict]:
     return server.get("/api/findings", kind=kind, run_id=run_id)["findings"]
+
+
+def page(server, path: str, **params: str) -> str:
+    """A page's HTML."""
+    with urllib.request.urlopen(server.url + path + "?" + urlencode(params), timeout=30) as resp:
+        return resp.read().decode()
 
 
 def wait_until_equal(server, read, expected, timeout: float = DEADLINE_S) -> None:
