@@ -40,12 +40,22 @@ def _installed(module: str) -> bool:
         return False
 
 
+def _options(framework: str, module: str) -> dict[str, Any]:
+    """Instrumentor options beyond the provider. CrewAI's instrumentor has two modes: by default it
+    wraps methods and opens no model-call spans (no tokens; and CrewAI 1.x runs text-format tool calls
+    past the wrapped methods); its event-listener mode follows CrewAI's own events: agents, every tool
+    call and model calls with their token counts."""
+    if framework == "crewai" and _installed(module + "._event_listener"):
+        return {"use_event_listener": True}
+    return {}
+
+
 def _openinference(framework: str, module: str, cls: str, provider: Any) -> bool:
     if not (_installed(framework) and _installed(module)):
         return False
     instrumentor = getattr(importlib.import_module(module), cls)()
     if not instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.instrument(tracer_provider=provider)
+        instrumentor.instrument(tracer_provider=provider, **_options(framework, module))
     return True
 
 

@@ -22,15 +22,16 @@ def start_server(server_factory, tmp_path: Path):
     return server_factory(extra_args=["--detect-interval", "0.5", "--detect-config", str(config)])
 
 
-def run_app(app: str, server, run_id: str, mode: str) -> None:
-    done = subprocess.run([sys.executable, str(APPS / app), server.url, run_id, mode],
+def run_app(app: str, server, run_id: str, mode: str, python: str = sys.executable) -> None:
+    """The app in `mode` to its end (`python`: an interpreter with the app's framework)."""
+    done = subprocess.run([python, str(APPS / app), server.url, run_id, mode],
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-4000:]
 
 
-def start_hanging(app: str, server, run_id: str) -> subprocess.Popen:
+def start_hanging(app: str, server, run_id: str, python: str = sys.executable) -> subprocess.Popen:
     """The app in `hang` mode, returned once its tool call has started."""
-    proc = subprocess.Popen([sys.executable, str(APPS / app), server.url, run_id, "hang"],
+    proc = subprocess.Popen([python, str(APPS / app), server.url, run_id, "hang"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "hanging"
     return proc
