@@ -106,6 +106,7 @@ class PendingSpanProcessor(SpanProcessor):
         # so the backend could not walk up to it. A pending record carries its inherited agent.
         self._agents: dict[int, str] = {}
         self._late: dict[int, dict[str, str]] = {}  # see watch()
+        self._openinference: set[int] = set()  # open OpenInference spans (see _agent_span_name)
         self._fresh: collections.deque[tuple[float, int]] = collections.deque()
         self._beating: collections.deque[tuple[float, int]] = collections.deque()
         self._stop = threading.Event()
@@ -118,13 +119,25 @@ class PendingSpanProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context=None) -> None:
         parent = span.parent
-        agent = own_agent(span.attributes, span.name) or (parent and self._agents.get(parent.span_id))
+        agent = own_agent(span.attributes, self._agent_span_name(span)) or (
+            parent and self._agents.get(parent.span_id))
         if agent:
             self._agents[span.context.span_id] = agent
         if is_watched(span.attributes):
             span_id = span.context.span_id
             self._open[span_id] = span  # dict and deque operations are atomic: no lock on the hot path
             self._fresh.append((self._clock() + self.delay, span_id))
+
+    def _agent_span_name(self, span: Span) -> str:
+        """The name an OpenInference span goes by while open (an AGENT span's agent keys come at its
+        end), if it may be an agent's: one under another open OpenInference span. The OpenAI Agents
+        SDK's workflow root is an AGENT span too, named after the workflow, and has no such parent."""
+        attributes = span.attributes
+        if not attributes or not attributes.get(c.OI_SPAN_KIND):
+            return ""
+        self._openinference.add(span.context.span_id)
+        parent = span.parent
+        return span.name if parent is not None and parent.span_id in self._openinference else ""
 
     def watch(self, span: Span, attributes: dict[str, str]) -> None:
         """Watch a span that turned out to be an agent or tool span only after it started (a framework
@@ -142,6 +155,7 @@ class PendingSpanProcessor(SpanProcessor):
         self._open.pop(span.context.span_id, None)
         self._agents.pop(span.context.span_id, None)
         self._late.pop(span.context.span_id, None)
+        self._openinference.discard(span.context.span_id)
 
     def shutdown(self, timeout_millis: int = 30000) -> None:
         self._stop.set()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import urllib.request
@@ -35,6 +37,31 @@ def start_hanging(app: str, server, run_id: str, python: str = sys.executable) -
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "hanging"
     return proc
+
+
+CREWAI_PYTHON_ENV = "SWARMSCOPE_CREWAI_PYTHON"
+CREWAI_MISSING = (f"CrewAI is not importable: it cannot share the test environment (it pins older "
+                  f"openai/pydantic/mcp); set {CREWAI_PYTHON_ENV} to the python of a venv with "
+                  f"`pip install -e '.[crewai]'` (docs/integrations.md)")
+
+
+def crewai_python() -> str | None:
+    """An interpreter with CrewAI, its instrumentor and swarmscope: this one, else the one
+    $SWARMSCOPE_CREWAI_PYTHON names; None if neither has them."""
+    for python in (sys.executable, os.environ.get(CREWAI_PYTHON_ENV, "")):
+        needs = "import crewai, openinference.instrumentation.crewai, swarmscope"
+        if python and subprocess.run([python, "-c", needs], capture_output=True, timeout=120).returncode == 0:
+            return python
+    return None
+
+
+def watched_while_hanging(app: str, python: str = sys.executable) -> list[list[str]]:
+    """The app's `hang` scenario in memory: [name, agent, kind] of each span the pending processor
+    watches while the tool call hangs (tests/apps/swarm_main.py, `watched`)."""
+    done = subprocess.run([python, str(APPS / app), "-", "run-watch", "watched"], capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def agents_by_name(server) -> dict[str, dict]:

@@ -11,41 +11,29 @@ else the one $SWARMSCOPE_CREWAI_PYTHON names (docs/integrations.md, "CrewAI", sa
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
-import sys
 
 import pytest
 from framework_helpers import (
+    CREWAI_MISSING,
     DEADLINE_S,
     agents_by_name,
+    crewai_python,
     findings,
     run_app,
     start_hanging,
     start_server,
     wait_until_equal,
+    watched_while_hanging,
 )
 
 APP = "crewai_swarm.py"
-PYTHON_ENV = "SWARMSCOPE_CREWAI_PYTHON"
-_NEEDS = "import crewai, openinference.instrumentation.crewai, swarmscope"
-
-
-def _crewai_python() -> str | None:
-    for python in (sys.executable, os.environ.get(PYTHON_ENV, "")):
-        if python and subprocess.run([python, "-c", _NEEDS], capture_output=True,
-                                     timeout=120).returncode == 0:
-            return python
-    return None
 
 
 @pytest.fixture(scope="module")
 def python() -> str:
-    found = _crewai_python()
+    found = crewai_python()
     if found is None:
-        pytest.skip(f"CrewAI is not importable: it cannot share the test environment (it pins older "
-                    f"openai/pydantic/mcp); set {PYTHON_ENV} to the python of a venv with "
-                    f"`pip install -e '.[crewai]'` (docs/integrations.md)")
+        pytest.skip(CREWAI_MISSING)
     return found
 
 
@@ -111,3 +99,19 @@ def test_hanging_tool_call_is_a_stalled_wait_before_it_ends(python, served) -> N
     finally:
         proc.communicate("", timeout=60)
     assert proc.returncode == 0
+
+
+def test_a_hanging_agent_has_its_agent_and_tool_spans_watched(python) -> None:
+    assert watched_while_hanging(APP, python) == [["wait_for_approval.run", "waiter", "TOOL"],
+                                                  ["waiter.waiter's part.execute", "waiter", "AGENT"]]
+
+
+def test_a_killed_process_is_a_lost_heartbeat_before_anything_ends(python, served) -> None:
+    proc = start_hanging(APP, served, "run-dead", python)
+    served.wait_for(lambda: findings(served, "stalled_wait"), timeout=DEADLINE_S)  # its records arrived
+    proc.kill()
+    proc.wait(timeout=60)
+    found = served.wait_for(lambda: findings(served, "lost_heartbeat"), timeout=DEADLINE_S)
+    assert [f["agent_ids"] for f in found] == [["waiter"]]
+    assert {s["name"] for s in found[0]["evidence"]["spans"]} == {"wait_for_approval.run",
+                                                                  "waiter.waiter's part.execute"}

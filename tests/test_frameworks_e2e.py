@@ -41,6 +41,7 @@ class Framework:
     handoff_span: str  # the span of the hand-off (the declared departure)
     arrival: bool  # the receiving agent's span names the sender too (folded into one step)
     asrun_handoffs: int  # declared edges in the as-run view: 0 where no span names an agent's run
+    hang_spans: frozenset[str]  # the waiter's open spans while its tool call hangs (agent and tool)
 
 
 FRAMEWORKS = {
@@ -48,18 +49,20 @@ FRAMEWORKS = {
     "pydantic_ai": Framework("pydantic_swarm.py", "pydantic_ai", (600, 60),
                              frozenset({"search", "transfer_to_coder", "run_tests"}),
                              "pydantic_ai.exceptions.ToolRetryError: 2 tests failed",
-                             "execute_tool transfer_to_coder", False, 2),
+                             "execute_tool transfer_to_coder", False, 2,
+                             frozenset({"invoke_agent waiter", "execute_tool wait_for_approval"})),
     # The planner's model: search, hand-off (a `handoff to coder` span, not a tool); control stays with
     # the coder.
     "openai_agents": Framework("openai_agents_swarm.py", "agents", (400, 40),
                                frozenset({"search", "run_tests"}),
                                "Error running tool (non-fatal): {'tool_name': 'run_tests', "
                                "'error': 'Tool execution failed. Error details are redacted.'}",
-                               "handoff to coder", True, 2),
+                               "handoff to coder", True, 2, frozenset({"waiter", "wait_for_approval"})),
     # OpenInference puts a traceback in the status message: the exception event's line is kept instead.
     "langgraph": Framework("langgraph_swarm.py", "langgraph", (400, 40),
                            frozenset({"search", "transfer_to_coder", "run_tests"}),
-                           "ValueError: 2 tests failed", "transfer_to_coder", False, 0),
+                           "ValueError: 2 tests failed", "transfer_to_coder", False, 0,
+                           frozenset({"waiter", "wait_for_approval"})),
 }
 
 
@@ -150,3 +153,20 @@ def test_hanging_tool_call_is_a_stalled_wait_before_it_ends(framework, served) -
     finally:
         proc.communicate("", timeout=60)
     assert proc.returncode == 0
+
+
+def test_a_killed_process_is_a_lost_heartbeat_before_anything_ends(framework, served) -> None:
+    """The process dies while its agent hangs in a tool call (once the server has seen its pending
+    records: the stall is reported): the agent's open spans, agent and tool, stop heartbeating; one
+    finding for the waiter."""
+    proc = start_hanging(framework.app, served, "run-dead")
+    served.wait_for(lambda: findings(served, "stalled_wait"), timeout=DEADLINE_S)
+    proc.kill()
+    proc.wait(timeout=60)
+
+    def lost():
+        return [f for f in findings(served, "lost_heartbeat") if f["agent_ids"] == ["waiter"]]
+
+    found = served.wait_for(lost, timeout=DEADLINE_S)
+    assert len(found) == 1 and found[0]["run_id"] == "run-dead"
+    assert {s["name"] for s in found[0]["evidence"]["spans"]} == framework.hang_spans

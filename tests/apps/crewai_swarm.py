@@ -16,7 +16,6 @@ import asyncio
 import itertools
 import json
 import os
-import sys
 from typing import Any
 
 # Offline and quiet: no CrewAI telemetry or cloud tracing (they would leave the machine).
@@ -24,10 +23,11 @@ os.environ["CREWAI_DISABLE_TELEMETRY"] = "true"
 os.environ["CREWAI_TRACING_ENABLED"] = "false"
 
 from crewai import Agent, Crew, Process, Task  # noqa: E402
+from crewai.events import crewai_event_bus  # noqa: E402
 from crewai.events.types.llm_events import LLMCallType  # noqa: E402
 from crewai.llms.base_llm import BaseLLM, llm_call_context  # noqa: E402
 from crewai.tools import tool  # noqa: E402
-from swarm_main import main  # noqa: E402
+from swarm_main import hang_here, main  # noqa: E402
 
 
 class Scripted(BaseLLM):
@@ -123,8 +123,8 @@ def hang() -> None:
     @tool("wait_for_approval")
     def wait_for_approval(ticket: int) -> str:
         """Wait for a human."""
-        print("hanging", flush=True)
-        sys.stdin.read()  # until the test closes stdin
+        crewai_event_bus.flush()  # CrewAI's event handlers (OpenInference's spans) run on a thread pool
+        hang_here()
         return "approved"
 
     crew(agent("waiter", [("wait_for_approval", {"ticket": 1})], (7, 3), [wait_for_approval])).kickoff()
