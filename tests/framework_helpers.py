@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -45,6 +46,7 @@ CREWAI_MISSING = (f"CrewAI is not importable: it cannot share the test environme
                   f"`pip install -e '.[crewai]'` (docs/integrations.md)")
 
 
+@functools.cache
 def crewai_python() -> str | None:
     """An interpreter with CrewAI, its instrumentor and swarmscope: this one, else the one
     $SWARMSCOPE_CREWAI_PYTHON names; None if neither has them."""

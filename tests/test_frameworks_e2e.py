@@ -6,9 +6,13 @@
 - the OpenAI Agents SDK through the OpenInference instrumentor, on a scripted Model subclass
   (OpenInference names the agent on agent spans only: tool and model spans inherit it);
 - LangGraph through the OpenInference LangChain instrumentor, on a fake chat model from langchain_core
-  (no agent on any span: a span's agent is the LangGraph node it runs in).
+  (no agent on any span: a span's agent is the LangGraph node it runs in);
+- CrewAI through the OpenInference CrewAI instrumentor, on a scripted BaseLLM subclass. CrewAI cannot
+  share the test environment (it pins older openai/pydantic/mcp): its app runs in an interpreter that
+  has it, this one or the one $SWARMSCOPE_CREWAI_PYTHON names (docs/integrations.md, "CrewAI");
+  `serve` runs from this environment as always.
 
-Each: two agents, a hand-off, tools; a planted retry storm, loop and hanging tool call.
+Each: two agents, a hand-off, tools; a planted retry storm, loop, hanging tool call and killed process.
 """
 
 from __future__ import annotations
@@ -16,12 +20,15 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import re
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, replace
 
 import pytest
 from framework_helpers import (
+    CREWAI_MISSING,
     DEADLINE_S,
     agents_by_name,
+    crewai_python,
     findings,
     page,
     run_app,
@@ -42,6 +49,7 @@ class Framework:
     arrival: bool  # the receiving agent's span names the sender too (folded into one step)
     named_runs: bool  # the finished spans name both agents' invocations (else only once resolved)
     hang_spans: frozenset[str]  # the waiter's open spans while its tool call hangs (agent and tool)
+    python: str = sys.executable  # an interpreter with the framework
 
 
 FRAMEWORKS = {
@@ -63,12 +71,21 @@ FRAMEWORKS = {
                            frozenset({"search", "transfer_to_coder", "run_tests"}),
                            "ValueError: 2 tests failed", "transfer_to_coder", False, False,
                            frozenset({"waiter", "wait_for_approval"})),
+    # A sequential crew: the coder's task span names the planner (`graph.node.parent_id`), an arrival
+    # with no departure span. Failed tool spans carry the exception's message as their status.
+    "crewai": Framework("crewai_swarm.py", "crewai", (400, 40), frozenset({"search", "run_tests"}),
+                        "2 tests failed", "coder.coder's part.execute", True, True,
+                        frozenset({"waiter.waiter's part.execute", "wait_for_approval.run"})),
 }
 
 
 @pytest.fixture(params=sorted(FRAMEWORKS))
 def framework(request) -> Framework:
     fw = FRAMEWORKS[request.param]
+    if fw.module == "crewai":
+        if (python := crewai_python()) is None:
+            pytest.skip(CREWAI_MISSING)
+        return replace(fw, python=python)
     if importlib.util.find_spec(fw.module) is None:
         pytest.skip(f"{fw.module} is not installed (the test extra installs it)")
     return fw
@@ -80,7 +97,7 @@ def served(server_factory, tmp_path):
 
 
 def test_agents_tokens_tools_and_runs(framework, served) -> None:
-    run_app(framework.app, served, "run-1", "swarm")
+    run_app(framework.app, served, "run-1", "swarm", framework.python)
 
     def tokens():
         agents = agents_by_name(served)
@@ -134,20 +151,20 @@ def assert_handoffs(served, framework: Framework) -> None:
 
 def test_retry_storm(framework, served) -> None:
     """Three agents at once, each retrying a failing tool with the same arguments 4 times."""
-    run_app(framework.app, served, "run-storm", "storm")
+    run_app(framework.app, served, "run-storm", "storm", framework.python)
     found = served.wait_for(lambda: findings(served, "retry_storm"), timeout=DEADLINE_S)
     assert len(found) == 1 and sorted(found[0]["agent_ids"]) == ["w0", "w1", "w2"]
     assert found[0]["evidence"]["tool"] == "flaky_api"
 
 
 def test_loop(framework, served) -> None:
-    run_app(framework.app, served, "run-loop", "loop")
+    run_app(framework.app, served, "run-loop", "loop", framework.python)
     found = served.wait_for(lambda: findings(served, "loop"), timeout=DEADLINE_S)
     assert [f["agent_ids"] for f in found] == [["looper"]]
 
 
 def test_hanging_tool_call_is_a_stalled_wait_before_it_ends(framework, served) -> None:
-    proc = start_hanging(framework.app, served, "run-hang")
+    proc = start_hanging(framework.app, served, "run-hang", framework.python)
     try:
         found = served.wait_for(lambda: findings(served, "stalled_wait"), timeout=DEADLINE_S)
         assert [f["agent_ids"] for f in found] == [["waiter"]]
@@ -161,7 +178,7 @@ def test_a_killed_process_is_a_lost_heartbeat_before_anything_ends(framework, se
     """The process dies while its agent hangs in a tool call (once the server has seen its pending
     records: the stall is reported): the agent's open spans, agent and tool, stop heartbeating; one
     finding for the waiter."""
-    proc = start_hanging(framework.app, served, "run-dead")
+    proc = start_hanging(framework.app, served, "run-dead", framework.python)
     served.wait_for(lambda: findings(served, "stalled_wait"), timeout=DEADLINE_S)
     proc.kill()
     proc.wait(timeout=60)

@@ -6,9 +6,10 @@ the pending processor watches and what each pending record would say; no clock r
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 import pytest
-from framework_helpers import watched_while_hanging
+from framework_helpers import CREWAI_MISSING, crewai_python, watched_while_hanging
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -27,15 +28,21 @@ WATCHED = {
     # The outer graph's node is the agent (its subgraph of the same name is not watched twice).
     "langgraph_swarm.py": ("langgraph", [["wait_for_approval", "waiter", "TOOL"],
                                          ["waiter", "waiter", "CHAIN"]]),
+    # In its own interpreter (tests/test_frameworks_e2e.py says why).
+    "crewai_swarm.py": ("crewai", [["wait_for_approval.run", "waiter", "TOOL"],
+                                   ["waiter.waiter's part.execute", "waiter", "AGENT"]]),
 }
 
 
 @pytest.mark.parametrize("app", sorted(WATCHED))
 def test_a_framework_agent_hanging_in_a_tool_call_has_both_spans_watched(app: str) -> None:
     module, expected = WATCHED[app]
-    if importlib.util.find_spec(module) is None:
+    python = sys.executable
+    if module == "crewai" and (python := crewai_python()) is None:
+        pytest.skip(CREWAI_MISSING)
+    if module != "crewai" and importlib.util.find_spec(module) is None:
         pytest.skip(f"{module} is not installed (the test extra installs it)")
-    assert watched_while_hanging(app) == expected
+    assert watched_while_hanging(app, python) == expected
 
 
 def make():

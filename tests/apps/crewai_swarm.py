@@ -1,6 +1,6 @@
 """A CrewAI crew on a scripted LLM (a small subclass of CrewAI's BaseLLM that behaves as its providers do:
 native tool calls, LLM call events, token usage), traced by the OpenInference CrewAI instrumentor through
-`swarmscope.init(..., instrument=True)`. Run as a subprocess by tests/test_frameworks_crewai.py, with
+`swarmscope.init(..., instrument=True)`. Run as a subprocess by tests/test_frameworks_e2e.py, with
 an interpreter that has CrewAI (it cannot share the test environment, see docs/integrations.md):
 
     python crewai_swarm.py URL RUN_ID {swarm,storm,loop,hang}

@@ -1,6 +1,6 @@
 """A LangGraph swarm of prebuilt ReAct agents on a fake chat model from langchain_core, traced by the
 OpenInference LangChain instrumentor through `swarmscope.init(..., instrument=True)`. Run as a
-subprocess by tests/test_frameworks_langgraph.py:
+subprocess by tests/test_frameworks_e2e.py:
 
     python langgraph_swarm.py URL RUN_ID {swarm,storm,loop,hang}
 

@@ -1,6 +1,6 @@
 """An OpenAI Agents SDK swarm on a scripted Model subclass, traced by the OpenInference instrumentor
 through `swarmscope.init(..., instrument=True)`. Run as a subprocess by
-tests/test_frameworks_openai_agents.py:
+tests/test_frameworks_e2e.py:
 
     python openai_agents_swarm.py URL RUN_ID {swarm,storm,loop,hang}
 

@@ -1,5 +1,5 @@
 """A Pydantic AI swarm on FunctionModel, traced by Pydantic AI's own instrumentation through
-`swarmscope.init(..., instrument=True)`. Run as a subprocess by tests/test_frameworks_pydantic_ai.py:
+`swarmscope.init(..., instrument=True)`. Run as a subprocess by tests/test_frameworks_e2e.py:
 
     python pydantic_swarm.py URL RUN_ID {swarm,storm,loop,hang}
 
