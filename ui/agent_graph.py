@@ -26,7 +26,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from swarmscope.schema.queries.handoffs import MAX_HANDOFFS, Handoff
+from swarmscope.schema.queries.handoffs import MAX_HANDOFFS, Handoff, agent_chains
 
 from .pages_render import duration
 
@@ -122,15 +122,7 @@ class AgentGraph:
 
     @property
     def chains(self) -> list[list[str]]:
-        """The hand-offs as chains of agents (A → B → C): a step that starts where the last ended
-        extends the chain, any other starts a new one."""
-        chains: list[list[str]] = []
-        for h in self.handoffs:
-            if chains and chains[-1][-1] == h.from_agent:
-                chains[-1].append(h.to_agent)
-            else:
-                chains.append([h.from_agent, h.to_agent])
-        return chains
+        return agent_chains(self.handoffs)
 
 
 def build(spans: list[dict[str, Any]], findings: list[dict[str, Any]] | None = None,

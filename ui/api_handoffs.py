@@ -4,10 +4,9 @@ agent graph and hand-off chain show them."""
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request
-from swarmscope.schema.queries.handoffs import Handoff, handoffs
+from swarmscope.schema.queries.handoffs import Handoff, agent_chains, handoffs
 from swarmscope.schema.queries.runs import run_traces
 
-from .agent_graph import AgentGraph
 from .params import parse_trace_id
 
 router = APIRouter(tags=["runs"])
@@ -15,7 +14,7 @@ router = APIRouter(tags=["runs"])
 
 def _body(steps: list[Handoff], trace_ids: list[str]) -> dict:
     return {"trace_ids": trace_ids, "handoffs": [h.as_json() for h in steps],
-            "chains": AgentGraph("agents", handoffs=steps).chains}
+            "chains": agent_chains(steps)}
 
 
 @router.get("/api/runs/{run_id:path}/handoffs")

@@ -99,6 +99,18 @@ def chain(rows: list[dict[str, Any]]) -> list[Handoff]:
     return steps
 
 
+def agent_chains(steps: list[Handoff]) -> list[list[str]]:
+    """Hand-off steps as chains of agents (A → B → C): a step that starts where the last ended extends
+    the chain, any other starts a new one."""
+    chains: list[list[str]] = []
+    for h in steps:
+        if chains and chains[-1][-1] == h.from_agent:
+            chains[-1].append(h.to_agent)
+        else:
+            chains.append([h.from_agent, h.to_agent])
+    return chains
+
+
 def handoffs(store: Store, trace_ids: list[str], limit: int = MAX_HANDOFFS) -> list[Handoff]:
     """The hand-offs of these traces, in time order (as resolved by the last detection sweep)."""
     if not trace_ids:
