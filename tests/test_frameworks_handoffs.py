@@ -11,7 +11,7 @@ from harness import api_client
 from otlp_payloads import request, span
 from swarmscope import _conventions as c
 from swarmscope.schema.queries import spans as span_queries
-from swarmscope.schema.queries.handoffs import handoffs
+from swarmscope.schema.queries.handoffs import Handoff, agent_chains, handoffs
 from swarmscope.schema.resolve import resolve_traces
 from swarmscope.ui import agent_graph, api_handoffs
 from swarmscope.ui.pages_render import templates
@@ -181,3 +181,10 @@ def test_api_and_hostile_names(store) -> None:
     assert "<script>" not in html and "<img" not in html
     assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 3  # node, chain, step
     assert f'href="/traces/{trace.hex()}/spans/{tool.hex()}"' in html
+
+
+def test_steps_that_do_not_continue_each_other_start_new_chains() -> None:
+    steps = [Handoff("t", f"s{i}", "", i, a, b) for i, (a, b) in
+             enumerate([("a", "b"), ("b", "c"), ("x", "y"), ("y", "a"), ("b", "c")])]
+    assert agent_chains(steps) == [["a", "b", "c"], ["x", "y", "a"], ["b", "c"]]
+    assert agent_chains([]) == []
