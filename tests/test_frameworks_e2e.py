@@ -184,8 +184,11 @@ def test_a_killed_process_is_a_lost_heartbeat_before_anything_ends(framework, se
     proc.wait(timeout=60)
 
     def lost():
-        return [f for f in findings(served, "lost_heartbeat") if f["agent_ids"] == ["waiter"]]
+        return [(f["run_id"], sorted(s["name"] for s in f["evidence"]["spans"]))
+                for f in findings(served, "lost_heartbeat") if f["agent_ids"] == ["waiter"]]
 
-    found = served.wait_for(lost, timeout=DEADLINE_S)
-    assert len(found) == 1 and found[0]["run_id"] == "run-dead"
-    assert {s["name"] for s in found[0]["evidence"]["spans"]} == framework.hang_spans
+    # The spans fall silent a heartbeat apart: a sweep between them reports one, the next both.
+    expected = [("run-dead", sorted(framework.hang_spans))]
+    with contextlib.suppress(AssertionError):
+        served.wait_for(lambda: lost() == expected, timeout=DEADLINE_S)
+    assert lost() == expected
