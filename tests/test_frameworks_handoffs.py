@@ -8,7 +8,9 @@ import os
 import time
 
 from harness import api_client
-from otlp_payloads import request, span
+from otlp_payloads import insert_each as send  # one request each: children first, parents later
+from otlp_payloads import span
+from otlp_payloads import span_ids as ids
 from swarmscope import _conventions as c
 from swarmscope.schema.queries import spans as span_queries
 from swarmscope.schema.queries.handoffs import Handoff, agent_chains, handoffs
@@ -17,16 +19,6 @@ from swarmscope.ui import agent_graph, api_handoffs
 from swarmscope.ui.pages_render import templates
 
 MS = 1_000_000
-
-
-def ids(n: int) -> list[bytes]:
-    return [os.urandom(8) for _ in range(n)]
-
-
-def send(store, *spans) -> None:
-    """Each argument is one request: children first, parents in later requests."""
-    for s in spans:
-        store.insert_requests([request(s).SerializeToString()])
 
 
 def steps(store, trace: bytes) -> list[tuple[str, str, str, str]]:
