@@ -96,6 +96,7 @@ OI_INPUT_VALUE = "input.value"
 OI_SESSION_ID = "session.id"
 OI_METADATA = "metadata"  # JSON; LangGraph runs put their graph position in it
 LANGGRAPH_CHECKPOINT_NS = "langgraph_checkpoint_ns"
+LANGGRAPH_NODE = "langgraph_node"  # the graph node a LangGraph run belongs to (run metadata)
 
 
 def langgraph_agent(namespace: str, is_agent_span: bool = False) -> str:

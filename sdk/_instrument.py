@@ -40,20 +40,52 @@ def _installed(module: str) -> bool:
         return False
 
 
+def _options(framework: str, module: str) -> dict[str, Any]:
+    """Instrumentor options beyond the provider. CrewAI's instrumentor has two modes: by default it
+    wraps methods and opens no model-call spans (no tokens; and CrewAI 1.x runs text-format tool calls
+    past the wrapped methods); its event-listener mode follows CrewAI's own events: agents, every tool
+    call and model calls with their token counts."""
+    if framework == "crewai" and _installed(module + "._event_listener"):
+        return {"use_event_listener": True}
+    return {}
+
+
 def _openinference(framework: str, module: str, cls: str, provider: Any) -> bool:
     if not (_installed(framework) and _installed(module)):
         return False
     instrumentor = getattr(importlib.import_module(module), cls)()
     if not instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.instrument(tracer_provider=provider)
+        instrumentor.instrument(tracer_provider=provider, **_options(framework, module))
     return True
 
 
-def _watch_langchain_tools() -> None:
+def langchain_watch(run: Any, parent: Any = None) -> dict[str, str] | None:
+    """What a LangChain run will be as an OpenInference span, known at its start, if it is one to watch
+    open: a tool call; an agent (a run named like one, which OpenInference makes an AGENT span); a node
+    of a LangGraph outer graph (in a graph of agents, the agent: named by the node; once, not again for
+    the subgraph of the same name the node runs). None otherwise. `parent`: the parent run, if known."""
+    metadata = run.metadata or {}
+    namespace = metadata.get(c.LANGGRAPH_CHECKPOINT_NS, "")
+    if run.run_type == "tool":
+        known = {c.OI_SPAN_KIND: "TOOL", c.OI_TOOL_NAME: run.name}
+        agent = c.langgraph_agent(namespace)
+    elif "agent" in run.name.lower():
+        known, agent = {c.OI_SPAN_KIND: "AGENT"}, c.langgraph_agent(namespace)
+    elif (metadata.get(c.LANGGRAPH_NODE) == run.name and isinstance(namespace, str) and "|" not in namespace
+          and getattr(parent, "name", None) != run.name):
+        known, agent = {c.OI_SPAN_KIND: "CHAIN"}, c.langgraph_agent(namespace, is_agent_span=True)
+    else:
+        return None
+    if agent:
+        known[c.AGENT_NAME] = agent
+    return known
+
+
+def _watch_langchain_runs() -> None:
     """OpenInference's LangChain tracer sets a span's attributes only when the run ends, so an open
-    tool call would look like any span and get no pending records. Have the pending processor watch
-    tool runs' spans from their start, with what the run says (tool, name, LangGraph agent) on their
-    pending records. Relies on the tracer's private run -> span map; if that moves, tool calls simply
+    tool call or agent would look like any span and get no pending records. Have the pending processor
+    watch those runs' spans from their start, with what the run says (`langchain_watch`) on their
+    pending records. Relies on the tracer's private run -> span map; if that moves, these runs simply
     go unwatched while open."""
     from openinference.instrumentation.langchain._tracer import OpenInferenceTracer
 
@@ -67,11 +99,8 @@ def _watch_langchain_tools() -> None:
         original(self, run)
         runtime = get_runtime()
         span = getattr(self, "_spans_by_run", {}).get(run.id)
-        if runtime is not None and span is not None and run.run_type == "tool":
-            known = {c.OI_SPAN_KIND: "TOOL", c.OI_TOOL_NAME: run.name}
-            namespace = (run.metadata or {}).get(c.LANGGRAPH_CHECKPOINT_NS, "")
-            if agent := c.langgraph_agent(namespace):
-                known[c.AGENT_NAME] = agent
+        parent = getattr(self, "run_map", {}).get(str(run.parent_run_id))
+        if runtime is not None and span is not None and (known := langchain_watch(run, parent)) is not None:
             runtime.pending.watch(span, known)
 
     start_trace._swarmscope_watch = True  # type: ignore[attr-defined]
@@ -101,7 +130,7 @@ def instrument(tracer_provider: Any = None) -> list[str]:
             if _openinference(framework, module, cls, provider):
                 switched.append(module.rsplit(".", 1)[-1])
                 if framework == "langchain_core":
-                    _watch_langchain_tools()
+                    _watch_langchain_runs()
         except Exception:
             logger.warning("swarmscope: could not instrument %s", framework, exc_info=True)
     try:

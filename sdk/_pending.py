@@ -44,16 +44,13 @@ _WATCHED_KINDS = (
 _AGENT_KEYS = (c.AGENT_NAME, c.AGENT_ID, c.OI_AGENT_NAME, c.OI_GRAPH_NODE_ID, c.LANGSMITH_AGENT_NAME)
 
 
-def own_agent(attributes, name: str = "") -> str:
-    """The agent a span names: by a key, else (OpenInference sets its keys only at the end) an agent
-    span's own name."""
+def own_agent(attributes) -> str:
+    """The agent a span names by a key ("" if none; see also PendingSpanProcessor._openinference_agent)."""
     if not attributes:
         return ""
     for key in _AGENT_KEYS:
         if value := attributes.get(key):
             return str(value)
-    if attributes.get(c.OI_SPAN_KIND) == "AGENT" and name:
-        return name
     return ""
 
 
@@ -106,6 +103,7 @@ class PendingSpanProcessor(SpanProcessor):
         # so the backend could not walk up to it. A pending record carries its inherited agent.
         self._agents: dict[int, str] = {}
         self._late: dict[int, dict[str, str]] = {}  # see watch()
+        self._openinference: set[int] = set()  # open OpenInference spans (see _agent_span_name)
         self._fresh: collections.deque[tuple[float, int]] = collections.deque()
         self._beating: collections.deque[tuple[float, int]] = collections.deque()
         self._stop = threading.Event()
@@ -118,13 +116,28 @@ class PendingSpanProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context=None) -> None:
         parent = span.parent
-        agent = own_agent(span.attributes, span.name) or (parent and self._agents.get(parent.span_id))
+        attributes = span.attributes
+        agent = own_agent(attributes) or (attributes and self._openinference_agent(span, attributes)) or (
+            parent and self._agents.get(parent.span_id))
         if agent:
             self._agents[span.context.span_id] = agent
         if is_watched(span.attributes):
             span_id = span.context.span_id
             self._open[span_id] = span  # dict and deque operations are atomic: no lock on the hot path
             self._fresh.append((self._clock() + self.delay, span_id))
+
+    def _openinference_agent(self, span: Span, attributes) -> str:
+        """An open OpenInference AGENT span without agent keys (they come at its end) goes by its name,
+        if it is an agent's: one under another open OpenInference span without agent keys. The OpenAI
+        Agents SDK's workflow root is an AGENT span too, named after the workflow, with no such parent.
+        (Spans that name their agent are not tracked: the SDK's own spans pay no extra lookup.)"""
+        kind = attributes.get(c.OI_SPAN_KIND)
+        if not kind:
+            return ""
+        self._openinference.add(span.context.span_id)
+        parent = span.parent
+        under = parent is not None and parent.span_id in self._openinference
+        return span.name if kind == "AGENT" and under else ""
 
     def watch(self, span: Span, attributes: dict[str, str]) -> None:
         """Watch a span that turned out to be an agent or tool span only after it started (a framework
@@ -139,9 +152,11 @@ class PendingSpanProcessor(SpanProcessor):
             self._fresh.append((self._clock() + self.delay, span_id))
 
     def on_end(self, span: ReadableSpan) -> None:
-        self._open.pop(span.context.span_id, None)
-        self._agents.pop(span.context.span_id, None)
-        self._late.pop(span.context.span_id, None)
+        span_id = span.context.span_id
+        self._open.pop(span_id, None)
+        self._agents.pop(span_id, None)
+        self._late.pop(span_id, None)
+        self._openinference.discard(span_id)
 
     def shutdown(self, timeout_millis: int = 30000) -> None:
         self._stop.set()

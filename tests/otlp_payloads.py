@@ -71,3 +71,15 @@ def json_request(trace_id: str, span_id: str, name: str = "json span", attrs: di
         }]}],
     }]}
     return json.dumps(doc).encode()
+
+
+def span_ids(n: int) -> list[bytes]:
+    """`n` random span ids."""
+    return [os.urandom(8) for _ in range(n)]
+
+
+def insert_each(store, *spans: Span) -> None:
+    """Store each span as a request of its own, in this order (children first, parents later: the
+    order frameworks send them in)."""
+    for s in spans:
+        store.insert_requests([request(s).SerializeToString()])

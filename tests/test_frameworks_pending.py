@@ -1,12 +1,48 @@
-"""Pending records of framework spans: which open spans are watched, and the agent they inherit."""
+"""Pending records of framework spans: which open spans are watched, and the agent they inherit.
+
+The real frameworks (tests/apps/, `watched` mode) are asked, from inside a tool call that hangs, what
+the pending processor watches and what each pending record would say; no clock runs, nothing sleeps."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+
+import pytest
+from framework_helpers import CREWAI_MISSING, crewai_python, watched_while_hanging
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from swarmscope import _conventions as c
 from swarmscope._pending import PendingSpanProcessor
+
+# [span name, agent on its pending record, kind] of every watched open span while `waiter` hangs in
+# its tool call: the agent span and the tool span, both the waiter's, in each framework.
+WATCHED = {
+    "pydantic_swarm.py": ("pydantic_ai", [["execute_tool wait_for_approval", "waiter", c.OP_TOOL],
+                                          ["invoke_agent waiter", "waiter", c.OP_AGENT]]),
+    # The workflow root is an AGENT span named after the workflow: no agent of its own.
+    "openai_agents_swarm.py": ("agents", [["Agent workflow", "", "AGENT"],
+                                          ["wait_for_approval", "waiter", "TOOL"],
+                                          ["waiter", "waiter", "AGENT"]]),
+    # The outer graph's node is the agent (its subgraph of the same name is not watched twice).
+    "langgraph_swarm.py": ("langgraph", [["wait_for_approval", "waiter", "TOOL"],
+                                         ["waiter", "waiter", "CHAIN"]]),
+    # In its own interpreter (tests/test_frameworks_e2e.py says why).
+    "crewai_swarm.py": ("crewai", [["wait_for_approval.run", "waiter", "TOOL"],
+                                   ["waiter.waiter's part.execute", "waiter", "AGENT"]]),
+}
+
+
+@pytest.mark.parametrize("app", sorted(WATCHED))
+def test_a_framework_agent_hanging_in_a_tool_call_has_both_spans_watched(app: str) -> None:
+    module, expected = WATCHED[app]
+    python = sys.executable
+    if module == "crewai" and (python := crewai_python()) is None:
+        pytest.skip(CREWAI_MISSING)
+    if module != "crewai" and importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} is not installed (the test extra installs it)")
+    assert watched_while_hanging(app, python) == expected
 
 
 def make():
@@ -19,16 +55,21 @@ def make():
 
 def test_openinference_spans_are_watched_and_tool_calls_carry_their_agent() -> None:
     pending, tracer = make()
-    # OpenInference sets only the span kind at start; agent.name comes when the agent span ends.
-    with tracer.start_as_current_span("researcher", attributes={c.OI_SPAN_KIND: "AGENT"}), \
+    # OpenInference sets only the span kind at start; agent.name comes when the agent span ends. The
+    # OpenAI Agents SDK's root is an AGENT span named after the workflow: no agent; the agent span
+    # under it (here below a CHAIN span) goes by its name.
+    with tracer.start_as_current_span("Agent workflow", attributes={c.OI_SPAN_KIND: "AGENT"}) as root, \
+            tracer.start_as_current_span("task", attributes={c.OI_SPAN_KIND: "CHAIN"}), \
+            tracer.start_as_current_span("researcher", attributes={c.OI_SPAN_KIND: "AGENT"}), \
             tracer.start_as_current_span("turn", attributes={c.OI_SPAN_KIND: "CHAIN"}), \
             tracer.start_as_current_span("search", attributes={c.OI_SPAN_KIND: "TOOL"}) as tool:
-        assert sorted(s.name for s in pending.open_spans()) == ["researcher", "search"]
+        assert sorted(s.name for s in pending.open_spans()) == ["Agent workflow", "researcher", "search"]
         record = pending.pending_record(tool)
         assert record.attributes[c.AGENT_NAME] == "researcher"
         assert record.attributes[c.SPAN_TYPE] == "pending"
+        assert c.AGENT_NAME not in pending.pending_record(root).attributes
     assert pending.open_spans() == []
-    assert pending._agents == {}  # nothing kept once spans end
+    assert pending._agents == {} and pending._openinference == set()  # nothing kept once spans end
 
 
 def test_other_dialects_are_watched_and_own_agents_kept() -> None:

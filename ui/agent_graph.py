@@ -6,9 +6,12 @@ Two views of the same spans:
 - "asrun": one node per agent invocation (an `invoke_agent` span), left to right in start order, one row
   per nesting depth.
 
-Edges: `invoke` (an invocation inside another agent's), `handoff` (sibling invocations one after the
-other: the next started after the previous ended, as a pipeline passes its work on), `wait` (a wait span
-naming the agent it waits for; dashed, labelled with how long). A deadlock cycle, from the run's open
+Edges: `invoke` (an invocation inside another agent's), `handoff` (declared by the spans: a
+`transfer_to_<agent>` tool, a `handoff to X` span, `gen_ai.handoff.*`, `graph.node.parent_id`, read by
+schema/queries/handoffs.py; else inferred from sibling invocations one after the other: the next started
+after the previous ended, as a pipeline passes its work on), `wait` (a wait span naming the agent it
+waits for; dashed, labelled with how long). An invocation a declared hand-off leads to is drawn as that
+hand-off only, not also as an inferred invoke or hand-off edge. A deadlock cycle, from the run's open
 deadlock findings or found here among open waits, is marked `cycle` (drawn red). Layout is computed
 here, deterministically (a circle, or rows by depth); `templates/_agent_graph.html` only draws it,
 escaping every name.
@@ -22,6 +25,8 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
+
+from swarmscope.schema.queries.handoffs import MAX_HANDOFFS, Handoff, agent_chains
 
 from .pages_render import duration
 
@@ -75,6 +80,7 @@ class Edge:
     target: str
     kind: str  # invoke | handoff | wait
     count: int = 0
+    declared: bool = False  # a hand-off the spans declare (else inferred from the order of invocations)
     wait_ns: int = 0  # longest wait (kind "wait")
     open: bool = False  # a wait still open
     cycle: bool = False
@@ -87,7 +93,8 @@ class Edge:
         if self.kind == "wait":
             text = _duration(self.wait_ns)
             return f"{'waiting ' if self.open else ''}{text}" + (f" ×{self.count}" if self.count > 1 else "")
-        return f"×{self.count}" if self.count > 1 else ""
+        times = f"×{self.count}" if self.count > 1 else ""
+        return f"hand-off {times}".strip() if self.declared else times
 
     @property
     def title(self) -> str:
@@ -95,6 +102,8 @@ class Edge:
         text = f"{self.source} {verb} {self.target}: {self.count} time(s)"
         if self.kind == "wait":
             text += f", longest {_duration(self.wait_ns)}" + (", still waiting" if self.open else "")
+        if self.kind == "handoff":
+            text += " (declared by the spans)" if self.declared else " (inferred: one ran after the other)"
         return text + (" (deadlock cycle)" if self.cycle else "")
 
 
@@ -108,15 +117,22 @@ class AgentGraph:
     left_out: int = 0  # nodes not drawn (past MAX_NODES)
     cycle: list[str] = field(default_factory=list)  # agent ids of the deadlock cycle(s), in order
     views: tuple[str, ...] = VIEWS
+    handoffs: list[Handoff] = field(default_factory=list)  # the run's declared hand-offs, in time order
+    handoff_limit: int = MAX_HANDOFFS  # read at most this many (the page says so when it is reached)
+
+    @property
+    def chains(self) -> list[list[str]]:
+        return agent_chains(self.handoffs)
 
 
 def build(spans: list[dict[str, Any]], findings: list[dict[str, Any]] | None = None,
-          view: str | None = "agents") -> AgentGraph:
-    """The graph of these spans (outline or get_trace dicts) in `view` ("agents" or "asrun")."""
+          view: str | None = "agents", handoffs: list[Handoff] | None = None) -> AgentGraph:
+    """The graph of these spans (outline or get_trace dicts) in `view` ("agents" or "asrun"), with the
+    declared `handoffs` of their traces (schema/queries/handoffs.py) as hand-off edges."""
     view = view if view in VIEWS else "agents"
-    model = _Model(spans)
+    model = _Model(spans, handoffs or [])
     cycle_pairs, cycle_order, cycle_waits = _cycles(model, findings or [])
-    graph = AgentGraph(view, cycle=cycle_order)
+    graph = AgentGraph(view, cycle=cycle_order, handoffs=list(handoffs or []))
     if view == "agents":
         _aggregated(model, graph, cycle_pairs)
     else:
@@ -145,7 +161,7 @@ def _interval(span: dict[str, Any]) -> tuple[int, int]:
 class _Model:
     """Spans indexed for the graph: invocations, the invocation owning each span, names, waits."""
 
-    def __init__(self, spans: list[dict[str, Any]]) -> None:
+    def __init__(self, spans: list[dict[str, Any]], handoffs: list[Handoff]) -> None:
         self.spans = spans
         self.by_id = {s["span_id"]: s for s in spans}
         self.times = {s["span_id"]: _interval(s) for s in spans}
@@ -167,6 +183,10 @@ class _Model:
         self._owner: dict[str, str] = {}
         self.waits = [s for s in spans if (s.get("operation") == _OPERATION_WAIT or s.get("wait_for"))
                       and s.get("wait_for") and _agent_of(s)]
+        self.declared = [self._ends(h) for h in handoffs]
+        # Receiving invocation -> the invocation that handed off to it.
+        self.received = {d.target_invocation: d.source_invocation
+                         for d in self.declared if d.target_invocation}
 
     def owner(self, span_id: str) -> str:
         """The nearest invocation at or above this span ("" if none); iterative, cycle-safe."""
@@ -188,6 +208,33 @@ class _Model:
             return [wait_for]
         return self.ids_by_name.get(wait_for) or [wait_for]
 
+    def _invocations_of(self, agents: list[str], trace_id: str) -> list[dict[str, Any]]:
+        return [i for i in self.invocations if _agent_of(i) in agents and i.get("trace_id", "") == trace_id]
+
+    def _ends(self, h: Handoff) -> _Declared:
+        """Where a declared hand-off starts and lands: the invocation it was made in (the one owning its
+        span, else the sender's latest one started before it) and the receiving invocation (the agent
+        span that names it, else the receiver's first one started at or after it)."""
+        senders, receivers = self.targets(h.from_agent), self.targets(h.to_agent)
+        arrival_only = h.to_span_id == h.span_id
+        source = "" if arrival_only else self.owner(h.span_id)
+        if not source or _agent_of(self.by_id[source]) not in senders:
+            before = [i for i in self._invocations_of(senders, h.trace_id)
+                      if self.times[i["span_id"]][0] <= h.start_ns and i["span_id"] != h.span_id]
+            source = before[-1]["span_id"] if before else ""
+        target = h.to_span_id if h.to_span_id in self.invocation_ids else ""
+        if not target:
+            after = [i for i in self._invocations_of(receivers, h.trace_id)
+                     if self.times[i["span_id"]][0] >= h.start_ns and i["span_id"] != source]
+            target = after[0]["span_id"] if after else ""
+        return _Declared(_agent_of(self.by_id[source]) if source else senders[0],
+                         [_agent_of(self.by_id[target])] if target else receivers, source, target, h.start_ns)
+
+    def handed_from(self, inv: dict[str, Any], parent: str) -> bool:
+        """This invocation is the hand-off its parent invocation declared (a transfer tool that runs the
+        next agent inside it): drawn as the hand-off, not also as an invocation."""
+        return self.received.get(inv["span_id"], None) == parent
+
     def parent_invocation(self, inv: dict[str, Any]) -> str:
         return self.owner(inv.get("parent_span_id") or "")
 
@@ -204,9 +251,20 @@ class _Model:
                           and not p.get("open")]
                 if before:
                     prev = max(before, key=lambda p: (self.times[p["span_id"]][1], p["span_id"]))
-                    if _agent_of(prev) != _agent_of(nxt):
+                    if _agent_of(prev) != _agent_of(nxt) and nxt["span_id"] not in self.received:
                         pairs.append((prev, nxt))
         return pairs
+
+
+@dataclass
+class _Declared:
+    """A declared hand-off placed on the graph: agent ids, and invocation span ids ("" if not seen)."""
+
+    source: str
+    targets: list[str]
+    source_invocation: str
+    target_invocation: str
+    start_ns: int
 
 
 def _cycles(model: _Model, findings: list[dict[str, Any]]) -> tuple[Pairs, list[str], set[str]]:
@@ -276,10 +334,16 @@ def _aggregated(model: _Model, graph: AgentGraph, cycle_pairs: Pairs) -> None:
 
     for inv in model.invocations:
         parent = model.parent_invocation(inv)
-        if parent and _agent_of(model.by_id[parent]) != _agent_of(inv):
+        if parent and _agent_of(model.by_id[parent]) != _agent_of(inv) and not model.handed_from(inv, parent):
             edge(_agent_of(model.by_id[parent]), _agent_of(inv), "invoke")
     for prev, nxt in model.handoffs():
         edge(_agent_of(prev), _agent_of(nxt), "handoff")
+    for d in model.declared:
+        for agent in (d.source, *d.targets):  # an agent known only from the hand-off is a node too,
+            if agent and not node(agent).spans:  # placed by the hand-off's time
+                nodes[agent].start_ns = min(nodes[agent].start_ns, d.start_ns)
+        for target in d.targets if d.source else ():  # a sender not known yet: nothing to draw
+            edge(d.source, target, "handoff").declared = True
     for w in model.waits:
         for target in model.targets(w["wait_for"]):
             e = edge(_agent_of(w), target, "wait")
@@ -313,10 +377,13 @@ def _as_run(model: _Model, graph: AgentGraph, cycle_pairs: Pairs, cycle_waits: s
 
     for inv in model.invocations:
         parent = model.parent_invocation(inv)
-        if parent:
+        if parent and not model.handed_from(inv, parent):
             edge(parent, inv["span_id"], "invoke")
     for prev, nxt in model.handoffs():
         edge(prev["span_id"], nxt["span_id"], "handoff")
+    for d in model.declared:
+        if d.source_invocation and d.target_invocation:  # both ends are invocations of this run
+            edge(d.source_invocation, d.target_invocation, "handoff").declared = True
     by_agent: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for inv in model.invocations:
         by_agent[_agent_of(inv)].append(inv)

@@ -21,7 +21,7 @@ from swarmscope.detectors.runner import DetectionLoop
 from swarmscope.schema.resolve import ResolutionLoop, Resolver
 from swarmscope.schema.store import Store
 
-from . import alerts_page, api, api_detectors, pages, pages_render, pages_ui2
+from . import alerts_page, api, api_detectors, api_handoffs, pages, pages_render, pages_ui2
 
 
 @dataclass
@@ -105,6 +105,7 @@ def create_app(store: Store, options: ServeOptions | None = None) -> FastAPI:
     app.include_router(otlp_http.router)
     app.include_router(api.router)
     app.include_router(api_detectors.router)
+    app.include_router(api_handoffs.router)
     app.include_router(pages.router)
     pages_ui2.include(app)  # part 2 pages: findings, live, tools, agents, compare, login
     pages_render.install(app)

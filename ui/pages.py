@@ -16,6 +16,7 @@ from swarmscope.detectors import views
 from swarmscope.detectors.model import KINDS
 from swarmscope.schema import times
 from swarmscope.schema.queries import spans as span_queries
+from swarmscope.schema.queries.handoffs import handoffs
 from swarmscope.schema.queries.runs import (
     STATUSES,
     BadFilter,
@@ -129,7 +130,8 @@ def _view(request: Request, title: str, trace_ids: list[str], findings: list[dic
     tree = trace_view.build_tree(spans)
     rows = trace_view.rows(tree, tree.roots[:trace_view.ROOT_LIMIT], 0)
     critical = _critical_path(spans)
-    graph = agent_graph.build(spans, findings, view=request.query_params.get("graph"))
+    graph = agent_graph.build(spans, findings, view=request.query_params.get("graph"),
+                              handoffs=handoffs(request.app.state.store, trace_ids))
     agents = sorted({s["agent_name"] or s["agent_id"] for s in spans if s["agent_name"] or s["agent_id"]})
     summary = {
         "spans": len(spans), "traces": len(trace_ids), "agents": agents,

@@ -1,6 +1,6 @@
 """A LangGraph swarm of prebuilt ReAct agents on a fake chat model from langchain_core, traced by the
 OpenInference LangChain instrumentor through `swarmscope.init(..., instrument=True)`. Run as a
-subprocess by tests/test_frameworks_langgraph.py:
+subprocess by tests/test_frameworks_e2e.py:
 
     python langgraph_swarm.py URL RUN_ID {swarm,storm,loop,hang}
 
@@ -11,7 +11,6 @@ prints "hanging" once its tool call has started and blocks until stdin closes.
 
 from __future__ import annotations
 
-import sys
 import warnings
 from typing import Annotated
 
@@ -21,7 +20,7 @@ from langchain_core.tools import InjectedToolCallId, tool
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode
 from langgraph.types import Command
-from swarm_main import main
+from swarm_main import hang_here, main
 
 warnings.filterwarnings("ignore", message=".*create_react_agent.*")
 from langgraph.prebuilt import create_react_agent  # noqa: E402 - after silencing its move notice
@@ -110,8 +109,7 @@ def hang() -> None:
     @tool
     def wait_for_approval(ticket: int) -> str:
         """Wait for a human."""
-        print("hanging", flush=True)
-        sys.stdin.read()  # until the test closes stdin
+        hang_here()
         return "approved"
 
     single("waiter", [("wait_for_approval", {"ticket": 1})], [wait_for_approval])

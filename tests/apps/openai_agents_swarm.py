@@ -1,6 +1,6 @@
 """An OpenAI Agents SDK swarm on a scripted Model subclass, traced by the OpenInference instrumentor
 through `swarmscope.init(..., instrument=True)`. Run as a subprocess by
-tests/test_frameworks_openai_agents.py:
+tests/test_frameworks_e2e.py:
 
     python openai_agents_swarm.py URL RUN_ID {swarm,storm,loop,hang}
 
@@ -14,11 +14,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import sys
 
 from agents import Agent, Model, ModelResponse, Runner, Usage, function_tool, generation_span
 from openai.types.responses import ResponseFunctionToolCall, ResponseOutputMessage, ResponseOutputText
-from swarm_main import main
+from swarm_main import hang_here, main
 
 _ids = itertools.count()
 
@@ -103,8 +102,7 @@ def hang() -> None:
     @function_tool
     def wait_for_approval(ticket: int) -> str:
         """Wait for a human."""
-        print("hanging", flush=True)
-        sys.stdin.read()  # until the test closes stdin
+        hang_here()
         return "approved"
 
     agent = Agent(name="waiter", tools=[wait_for_approval],

@@ -1,5 +1,5 @@
 """A Pydantic AI swarm on FunctionModel, traced by Pydantic AI's own instrumentation through
-`swarmscope.init(..., instrument=True)`. Run as a subprocess by tests/test_frameworks_pydantic_ai.py:
+`swarmscope.init(..., instrument=True)`. Run as a subprocess by tests/test_frameworks_e2e.py:
 
     python pydantic_swarm.py URL RUN_ID {swarm,storm,loop,hang}
 
@@ -10,13 +10,12 @@ its tool call has started and blocks until stdin closes.
 from __future__ import annotations
 
 import asyncio
-import sys
 
 from pydantic_ai import Agent, ModelRetry, RunContext
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart, ToolReturnPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
-from swarm_main import main
+from swarm_main import hang_here, main
 
 
 def tool_calls_so_far(messages: list[ModelMessage]) -> int:
@@ -94,8 +93,7 @@ def hang() -> None:
 
     @agent.tool_plain
     def wait_for_approval(ticket: int) -> str:
-        print("hanging", flush=True)
-        sys.stdin.read()  # until the test closes stdin
+        hang_here()
         return "approved"
 
     agent.run_sync("ship it")
