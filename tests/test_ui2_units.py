@@ -44,6 +44,29 @@ def test_triage_moves_findings_out_of_the_open_list_and_a_mute_ends_by_itself(st
     assert _statuses(store, "open", now=NOW + 2 * MINUTE)["loop"] == "open"
 
 
+def test_plain_findings_list_gets_the_triage_search_reports(store) -> None:
+    loop, bloat, dead = _finding("loop", "a"), _finding("context_bloat", "b"), _finding("deadlock", "c")
+    persist.write(store, [loop, bloat, dead])
+    fq.triage(store, loop.id, "acknowledge", by="  alice  ", now=NOW)
+    fq.triage(store, bloat.id, "mute", minutes=30, by="x" * 300, now=NOW)
+    items = [f.to_dict() for f in (loop, bloat, dead)]
+    got = {f["kind"]: (f["status"], f["effective_status"], f["triage"])
+           for f in fq.with_triage(store, items, now=NOW)}
+    at, until = "2027-01-15T08:00:00.000Z", "2027-01-15T08:30:00.000Z"  # NOW, NOW + 30 minutes
+    assert got == {
+        "loop": ("open", "acknowledged",
+                 {"state": "acknowledged", "until": None, "note": "", "by": "alice", "at": at}),
+        "context_bloat": ("open", "muted",
+                          {"state": "muted", "until": until, "note": "", "by": "x" * fq.MAX_BY, "at": at}),
+        "deadlock": ("open", "open", None)}
+    searched = {f["kind"]: f["triage"] for f in fq.search(store, fq.FindingFilters(status="all"), now=NOW)}
+    assert searched == {k: v[2] for k, v in got.items()}
+    # Past the mute the finding is open again, its triage record still shown.
+    later = fq.with_triage(store, [bloat.to_dict()], now=NOW + 31 * MINUTE)[0]
+    assert (later["effective_status"], later["triage"]["state"]) == ("open", "muted")
+    assert fq.with_triage(store, []) == []
+
+
 def test_triage_refuses_bad_actions_and_filters_by_agent_and_severity(store) -> None:
     persist.write(store, [_finding("loop", "a", agents=("critic",)), _finding("deadlock", "c", "critical")])
     for action, minutes in (("delete", 60), ("mute", 0), ("mute", 10**6)):
