@@ -3,11 +3,15 @@ graph layout, and the redirect guard."""
 
 from __future__ import annotations
 
+import re
+
+from starlette.requests import Request
 from swarmscope.detectors import persist
 from swarmscope.detectors import triage as fq
 from swarmscope.detectors.model import Finding
 from swarmscope.ui import run_compare, wait_graph
 from swarmscope.ui.page_auth import safe_next
+from swarmscope.ui.pages_render import templates
 from swarmscope.ui.sparkline import spark
 
 NOW = 1_800_000_000_000
@@ -108,6 +112,48 @@ def test_compare_aligns_by_name_and_order_and_reports_one_sided_steps() -> None:
     assert [(p.name, p.delta["calls"], p.delta["errors"]) for p in cmp.tools] == [("run_tests", 1, 1)]
     assert cmp.only_a == [("docs", 1)] and cmp.only_b == [("review", 1), ("run_tests", 1)]
     assert cmp.delta["errors"] == 1 and cmp.delta["tokens"] == 400
+
+
+def test_compare_highlights_a_duration_or_token_change_of_20_percent_and_no_less() -> None:
+    def run(agents: dict[str, tuple[int, int, bool]]) -> list[dict]:  # agent -> (ms, tokens, error)
+        return [_span(f"step-{name}", name, start=i * 1000, ms=ms, tokens=tokens, error=err)
+                for i, (name, (ms, tokens, err)) in enumerate(agents.items())]
+
+    a = run({"tok20": (100, 100, False), "tok19": (100, 100, False), "ms20": (100, 100, False),
+             "ms19": (100, 100, False), "tiny": (10, 100, False), "err": (100, 100, False),
+             "fresh": (100, 0, False)})
+    b = run({"tok20": (100, 120, False), "tok19": (100, 119, False), "ms20": (80, 100, False),
+             "ms19": (119, 100, False), "tiny": (14, 100, False), "err": (100, 100, True),
+             "fresh": (100, 1, False)})
+    cmp = run_compare.compare(a, b)
+    got = {p.name: (sorted(p.changes), p.changed) for p in cmp.agents}
+    assert got == {"tok20": (["tokens"], True), "tok19": ([], False), "ms20": (["duration_ms"], True),
+                   "ms19": ([], False), "tiny": ([], False), "err": (["errors"], True),
+                   "fresh": (["tokens"], True)}
+    # Run totals: 6100 ms on both sides; tokens 600 -> 640 (under 20%); errors 0 -> 1.
+    assert cmp.changes == {"errors"}
+
+    # The page marks exactly those cells.
+    html = templates.get_template("compare.html").render(
+        {"request": _request("/compare"), "a": "A", "b": "B", "cmp": cmp, "csrf": "t", "signed_in": False})
+    cells = r'<tr class="([^"]*)" data-agent="([^"]+)"|<td class="num big" data-stat="([a-z_]+)"'
+    big = re.findall(cells, html)
+    marked: dict[str, list[str]] = {}
+    row = "totals"
+    for classes, agent, stat in big:
+        if agent:
+            row = agent
+            marked[row] = ["changed"] if "changed" in classes.split() else []
+        else:
+            marked.setdefault(row, []).append(stat)
+    assert marked == {"totals": ["errors"], "tok20": ["changed", "tokens"], "tok19": [],
+                      "ms20": ["changed", "duration_ms"], "ms19": [], "tiny": [],
+                      "err": ["changed", "errors"], "fresh": ["changed", "tokens"]}
+
+
+def _request(path: str) -> Request:
+    return Request({"type": "http", "method": "GET", "path": path, "headers": [], "query_string": b"",
+                    "app": None, "router": None})
 
 
 def test_sparkline_scales_to_its_box() -> None:
