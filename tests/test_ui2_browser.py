@@ -229,6 +229,7 @@ def test_pages_ask_for_the_api_key_once_and_refuse_posts_without_it(server_facto
     sign_out = page.get_by_role("button", name="Sign out")
     expect(sign_out).to_be_visible()
     assert sign_out.bounding_box()["x"] + sign_out.bounding_box()["width"] <= 390
+    shot(page, "ui2-signed-in-live-390")
     sign_out.click()
     expect(page).to_have_url(srv.url + "/login")
     assert "swarmscope_session" not in {c["name"] for c in context.cookies()}
@@ -236,6 +237,25 @@ def test_pages_ask_for_the_api_key_once_and_refuse_posts_without_it(server_facto
     assert page.url.startswith(srv.url + "/login?next=")
     expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
     context.close()
+
+
+def test_phone_tables_keep_their_headers_and_a_flat_zero_is_not_red(ui2, page: Page) -> None:
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.goto(ui2["server"].url + "/tools")
+    error_rate = page.locator("table.tools thead th").nth(2)
+    expect(error_rate).to_be_visible()
+    assert error_rate.inner_text().strip().lower() == "error rate"
+    box = error_rate.bounding_box()
+    assert box["x"] + box["width"] <= 390  # the column that matters at 3 a.m. is on screen
+    spark_class = "tr[data-tool='{}'] td:nth-child(3) svg.spark"
+    assert page.locator(spark_class.format("run_tests")).get_attribute("class") == "spark ink"  # 0 %
+    assert page.locator(spark_class.format("search_api")).get_attribute("class") == "spark bad"  # 100 %
+    page.goto(ui2["server"].url + "/live")
+    for table in ("waits", "silent", "open-runs"):
+        expect(page.locator(f"table.{table} thead")).to_be_visible()
+    page.goto(ui2["server"].url + "/")
+    expect(page.locator("table.runs thead")).to_be_hidden()  # the runs list is cards, labelled per cell
+    assert page.console.unexpected() == []  # type: ignore[attr-defined]
 
 
 def test_rate_limited_tool_page_groups_its_429_failures(ui2, page: Page) -> None:
