@@ -190,6 +190,24 @@ def test_wait_graph_layout_marks_cycle_stalled_and_lost() -> None:
     assert edges["3"].label == "1m 30s" and edges["1"].label == "2.0 s"
 
 
+def test_wait_graph_names_sit_outside_the_ring_away_from_the_arrows() -> None:
+    agents = ["top", "right", "bottom", "left"]  # four on a ring: 12, 3, 6 and 9 o'clock
+    graph = {"nodes": [{"id": f"agent:r:{a}", "type": "agent", "agent_id": a, "run_id": "r"} for a in agents],
+             "edges": [], "waits": [], "cycles": [{"nodes": [f"agent:r:{a}" for a in agents]}]}
+    nodes = {n.label: n for n in wait_graph.layout(graph).nodes}
+    r = wait_graph.NODE_R
+    cx, cy = nodes["top"].x, nodes["right"].y  # the ring's centre
+    assert (nodes["top"].anchor, nodes["top"].lx, nodes["top"].ly) == ("middle", cx, nodes["top"].y - r - 6)
+    assert (nodes["bottom"].anchor, nodes["bottom"].ly) == ("middle", nodes["bottom"].y + r + 14)
+    assert (nodes["right"].anchor, nodes["right"].lx) == ("start", nodes["right"].x + r + 6)
+    assert (nodes["left"].anchor, nodes["left"].lx) == ("end", nodes["left"].x - r - 6)
+    for n in nodes.values():  # every name further from the centre than its node
+        assert (n.lx - cx) ** 2 + (n.ly - cy) ** 2 > (n.x - cx) ** 2 + (n.y - cy) ** 2, n.label
+    lone = wait_graph.layout({"nodes": [{"id": "agent:q:solo", "type": "agent", "agent_id": "solo",
+                                         "run_id": "q"}], "edges": [], "waits": []}).nodes[0]
+    assert (lone.anchor, lone.lx, lone.ly) == ("middle", lone.x, lone.y + r + 14)
+
+
 def test_redirects_stay_on_this_site() -> None:
     assert safe_next("/findings?kind=loop") == "/findings?kind=loop"
     for bad in ("//evil.example/x", "https://evil.example", "/\\evil.example", "", None):
