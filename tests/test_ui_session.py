@@ -60,3 +60,18 @@ def test_forged_and_foreign_session_cookies_are_refused() -> None:
     for junk in ("", ".", mac, f"-5.{mac}", f"{ISSUED}", "x" * 5000, f"{ISSUED}.{mac}.extra"):
         assert not session_valid(KEY, junk, ISSUED + 60), junk
     assert _status(client, f"{ISSUED}.{mac}") == (200, "the page")
+
+
+def test_an_htmx_refresh_without_a_session_sends_the_whole_page_to_login() -> None:
+    clock = Clock(ISSUED + SESSION_MAX_AGE_S)  # the session just expired
+    client = _client(clock)
+    client.cookies.set(SESSION_COOKIE, session_value(KEY, ISSUED))
+    resp = client.get("/findings", headers={"hx-request": "true",
+                                            "hx-current-url": "http://testserver/live?run=a%20b"})
+    assert (resp.status_code, resp.text) == (401, "")
+    assert resp.headers["hx-redirect"] == "/login?next=%2Flive%3Frun%3Da%2520b"
+    # Only the current URL's path is kept: the way back stays on this site.
+    resp = client.get("/findings", headers={"hx-request": "true", "hx-current-url": "//evil.example/x"})
+    assert resp.headers["hx-redirect"] == "/login?next=%2Fx"
+    resp = client.get("/findings", headers={"hx-request": "true", "hx-current-url": "http://h/\\evil"})
+    assert resp.headers["hx-redirect"] == "/login?next=%2F"

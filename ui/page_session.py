@@ -8,10 +8,10 @@ import hmac
 import time
 from collections.abc import Callable
 from http.cookies import SimpleCookie
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from .app import BearerAuth
-from .page_auth import SESSION_COOKIE, session_valid
+from .page_auth import SESSION_COOKIE, safe_next, session_valid
 from .pages_render import is_machine_path
 
 OPEN_PAGE_PATHS = ("/login", "/favicon.ico")
@@ -47,6 +47,17 @@ class PageAuth(BearerAuth):
                 or hmac.compare_digest(given, self.expected)
                 or (cookie and session_valid(self.api_key, cookie, self.clock()))):
             await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        if scope["method"] in ("GET", "HEAD") and b"hx-request" in headers:
+            # An htmx refresh (the live page's, a panel) would follow a 303 and swap the login form into
+            # the page; HX-Redirect makes htmx load /login as a whole page, back to the page after.
+            current = urlsplit(headers.get(b"hx-current-url", b"/").decode("latin-1"))
+            page = safe_next(current.path + ("?" + current.query if current.query else ""))
+            location = "/login?next=" + quote(page, safe="")
+            await send({"type": "http.response.start", "status": 401,
+                        "headers": [(b"hx-redirect", location.encode()), (b"cache-control", b"no-store")]})
+            await send({"type": "http.response.body", "body": b""})
             return
         if scope["method"] in ("GET", "HEAD"):
             target = path + ("?" + scope["query_string"].decode("latin-1") if scope["query_string"] else "")
