@@ -258,6 +258,11 @@ def test_phone_tables_keep_their_headers_and_a_flat_zero_is_not_red(ui2, page: P
     spark_class = "tr[data-tool='{}'] td:nth-child(3) svg.spark"
     assert page.locator(spark_class.format("run_tests")).get_attribute("class") == "spark ink"  # 0 %
     assert page.locator(spark_class.format("search_api")).get_attribute("class") == "spark bad"  # 100 %
+    page.goto(ui2["server"].url + "/agents")
+    names = page.locator("table.agents td.run-name")
+    assert names.count() > 3
+    widths = [names.nth(i).bounding_box()["width"] for i in range(names.count())]
+    assert min(widths) >= 110  # room for a name, not a letter a line
     page.goto(ui2["server"].url + "/live")
     for table in ("waits", "silent", "open-runs"):
         expect(page.locator(f"table.{table} thead")).to_be_visible()
