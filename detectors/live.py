@@ -58,6 +58,9 @@ _AGENT_MISSED = fill(_MISSED, column="agent_id", keys=array_of("agent_keys"),
 #   views.graph_open_spans reads), and `lost_nodes`, every agent node whose open spans are all silent
 #   (the graph shows them even when they wait on nobody).
 # Silent agents are cut to `limit` rows; `total` is how many runs / silent agents there are in all.
+# One thread: the page polls every 5 s per viewer, and on the 2-core bench machine under load the
+# query's two-thread plan (parallel aggregation and window sorts over ~10,000 rows) spent ~20% more CPU
+# and took longer than one thread did (docs/ui-bench.md); the other core stays free for ingest.
 LIVE = fill("""
 SELECT * REPLACE (if(kind = 'all', graph_spans, []) AS graph_spans) FROM (
     SELECT multiIf(grouping(silent_agent) = 0, 'silent', grouping(run_key) = 0, 'run', 'all') AS kind,
@@ -85,6 +88,7 @@ SELECT * REPLACE (if(kind = 'all', graph_spans, []) AS graph_spans) FROM (
 WHERE kind = 'all' OR (kind = 'run' AND (run_rank <= {limit:UInt32} OR graph_count > 0))
    OR (kind = 'silent' AND silent_rank <= {limit:UInt32})
 ORDER BY kind, if(kind = 'silent', silent_rank, run_rank)
+SETTINGS max_threads = 1
 """, open_span_columns=", ".join(OPEN_SPAN_COLUMNS),
     in_graph=GRAPH_OR_OWNER_ROW)
 
@@ -129,16 +133,17 @@ def snapshot(store: Store, config: DetectorConfig | None = None, now: int | None
         "last_seen": iso_ms(r["last"]),
     } for r in ranked[:limit]]
 
-    waits = []
-    for w in graph.waits:
-        age = now - w.start_ms
-        waits.append({
-            **w.wait_brief(now), "run": w.run_id or w.trace_id, "dead": w.dead, "age_ms": age,
-            "since": iso_ms(w.start_ms),
-            "stalled": bool(w.wait_timeout_ms) and age > (w.wait_timeout_ms or 0),
-        })
-    # Most urgent first: waits in a deadlock run, then past their timeout, then live ones, oldest first.
-    waits.sort(key=lambda w: (w["run"] not in cycle_runs, not w["stalled"], w["dead"], -w["age_ms"]))
+    def stalled(w) -> bool:
+        return bool(w.wait_timeout_ms) and now - w.start_ms > w.wait_timeout_ms
+
+    # Most urgent first: waits in a deadlock run, then past their timeout, then live ones, oldest first;
+    # only the first `limit` are described (there can be thousands).
+    urgent = sorted(graph.waits, key=lambda w: ((w.run_id or w.trace_id) not in cycle_runs, not stalled(w),
+                                                w.dead, w.start_ms))
+    waits = [{
+        **w.wait_brief(now), "run": w.run_id or w.trace_id, "dead": w.dead, "age_ms": now - w.start_ms,
+        "since": iso_ms(w.start_ms), "stalled": stalled(w),
+    } for w in urgent[:limit]]
 
     silent = [{
         "run": r["run"], "agent": r["silent_agent"], "spans": list(r["names"]),
@@ -146,7 +151,7 @@ def snapshot(store: Store, config: DetectorConfig | None = None, now: int | None
         "silent_ms": now - r["last"], "interval_ms": r["first"][2],
     } for r in rows["silent"]]
     as_dict["lost_nodes"] = list(rows["all"][0]["lost_nodes"]) if rows["all"] else []
-    totals = {"runs": int(rows["run"][0]["total"]) if rows["run"] else 0, "waits": len(waits),
+    totals = {"runs": int(rows["run"][0]["total"]) if rows["run"] else 0, "waits": len(graph.waits),
               "silent": int(rows["silent"][0]["total"]) if rows["silent"] else 0}
-    return Live(as_of=iso_ms(now), runs=runs, waits=waits[:limit], silent=silent,
+    return Live(as_of=iso_ms(now), runs=runs, waits=waits, silent=silent,
                 graph=as_dict, totals=totals)

@@ -15,6 +15,7 @@ import ui2_feed
 from harness import Server
 from playwright.sync_api import Page, expect
 from swarmscope.ui import demo
+from swarmscope.ui.page_auth import SESSION_MAX_AGE_S
 from test_ui_browser import Console, browser, settle, shot  # noqa: F401 - `browser` is a fixture
 
 PREFIX = "ui2-"
@@ -141,12 +142,22 @@ def test_acknowledging_a_finding_hides_it_and_survives_a_restart(server_factory,
     page.goto(srv.url + "/findings")
     card = page.locator("article.finding[data-kind='phantom_completion']")
     finding_id = card.get_attribute("data-finding")
+    card.locator("input[name=by]").fill("night-oncall")
     card.get_by_role("button", name="Acknowledge").click()
     settle(page)
     expect(page.locator(f"article[data-finding='{finding_id}']")).to_have_count(0)
     expect(page.locator("article.finding")).to_have_count(1)
     assert finding_id not in _open_ids(srv)
     assert _open_ids(srv, status="acknowledged") == {finding_id}
+    # The plain findings API says the same: the detector's status, and the triage beside it.
+    listed = {f["id"]: f for f in srv.get("/api/findings", status="open")["findings"]}
+    assert listed[finding_id]["status"] == "open"
+    assert listed[finding_id]["effective_status"] == "acknowledged"
+    assert {k: listed[finding_id]["triage"][k] for k in ("state", "until", "by")} == {
+        "state": "acknowledged", "until": None, "by": "night-oncall"}
+    assert [f["triage"] for f in listed.values() if f["id"] != finding_id] == [None]
+    page.goto(srv.url + f"/findings?status=acknowledged#f-{finding_id}")
+    expect(page.locator(f"article[data-finding='{finding_id}'] .triage-by")).to_have_text("night-oncall")
     context.close()
 
     srv.stop()
@@ -209,8 +220,55 @@ def test_pages_ask_for_the_api_key_once_and_refuse_posts_without_it(server_facto
     session = cookies["swarmscope_session"]
     assert session["httpOnly"] and session["sameSite"] == "Strict"
     assert "s3cret-key" not in session["value"]
+    issued = int(session["value"].split(".")[0])
+    assert session["expires"] == pytest.approx(issued + SESSION_MAX_AGE_S, abs=2)  # the browser drops it too
     assert page.goto(srv.url + "/api/findings").status == 401  # the API still wants the bearer header
+    # Signed in, every page offers a sign-out button, also on a phone.
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.goto(srv.url + "/live")
+    sign_out = page.get_by_role("button", name="Sign out")
+    expect(sign_out).to_be_visible()
+    assert sign_out.bounding_box()["x"] + sign_out.bounding_box()["width"] <= 390
+    shot(page, "ui2-signed-in-live-390")
+    # The session ends while the live page keeps refreshing: the whole page goes to the login, not the
+    # login form into the live body, and signing in again comes back to the live page.
+    context.clear_cookies(name="swarmscope_session")
+    expect(page).to_have_url(srv.url + "/login?next=%2Flive", timeout=30_000)
+    page.fill("input[name=key]", "s3cret-key")
+    page.click("button[type=submit]")
+    expect(page).to_have_url(srv.url + "/live")
+    sign_out = page.get_by_role("button", name="Sign out")
+    sign_out.click()
+    expect(page).to_have_url(srv.url + "/login")
+    assert "swarmscope_session" not in {c["name"] for c in context.cookies()}
+    page.goto(srv.url + "/tools")
+    assert page.url.startswith(srv.url + "/login?next=")
+    expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
     context.close()
+
+
+def test_phone_tables_keep_their_headers_and_a_flat_zero_is_not_red(ui2, page: Page) -> None:
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.goto(ui2["server"].url + "/tools")
+    error_rate = page.locator("table.tools thead th").nth(2)
+    expect(error_rate).to_be_visible()
+    assert error_rate.inner_text().strip().lower() == "error rate"
+    box = error_rate.bounding_box()
+    assert box["x"] + box["width"] <= 390  # the column that matters at 3 a.m. is on screen
+    spark_class = "tr[data-tool='{}'] td:nth-child(3) svg.spark"
+    assert page.locator(spark_class.format("run_tests")).get_attribute("class") == "spark ink"  # 0 %
+    assert page.locator(spark_class.format("search_api")).get_attribute("class") == "spark bad"  # 100 %
+    page.goto(ui2["server"].url + "/agents")
+    names = page.locator("table.agents td.run-name")
+    assert names.count() > 3
+    widths = [names.nth(i).bounding_box()["width"] for i in range(names.count())]
+    assert min(widths) >= 110  # room for a name, not a letter a line
+    page.goto(ui2["server"].url + "/live")
+    for table in ("waits", "silent", "open-runs"):
+        expect(page.locator(f"table.{table} thead")).to_be_visible()
+    page.goto(ui2["server"].url + "/")
+    expect(page.locator("table.runs thead")).to_be_hidden()  # the runs list is cards, labelled per cell
+    assert page.console.unexpected() == []  # type: ignore[attr-defined]
 
 
 def test_rate_limited_tool_page_groups_its_429_failures(ui2, page: Page) -> None:

@@ -3,11 +3,15 @@ graph layout, and the redirect guard."""
 
 from __future__ import annotations
 
+import re
+
+from starlette.requests import Request
 from swarmscope.detectors import persist
 from swarmscope.detectors import triage as fq
 from swarmscope.detectors.model import Finding
 from swarmscope.ui import run_compare, wait_graph
 from swarmscope.ui.page_auth import safe_next
+from swarmscope.ui.pages_render import templates
 from swarmscope.ui.sparkline import spark
 
 NOW = 1_800_000_000_000
@@ -42,6 +46,29 @@ def test_triage_moves_findings_out_of_the_open_list_and_a_mute_ends_by_itself(st
     assert _statuses(store, "open", now=NOW + 31 * MINUTE) == {"context_bloat": "open", "deadlock": "open"}
     fq.triage(store, loop.id, "reopen", now=NOW + MINUTE)
     assert _statuses(store, "open", now=NOW + 2 * MINUTE)["loop"] == "open"
+
+
+def test_plain_findings_list_gets_the_triage_search_reports(store) -> None:
+    loop, bloat, dead = _finding("loop", "a"), _finding("context_bloat", "b"), _finding("deadlock", "c")
+    persist.write(store, [loop, bloat, dead])
+    fq.triage(store, loop.id, "acknowledge", by="  alice  ", now=NOW)
+    fq.triage(store, bloat.id, "mute", minutes=30, by="x" * 300, now=NOW)
+    items = [f.to_dict() for f in (loop, bloat, dead)]
+    got = {f["kind"]: (f["status"], f["effective_status"], f["triage"])
+           for f in fq.with_triage(store, items, now=NOW)}
+    at, until = "2027-01-15T08:00:00.000Z", "2027-01-15T08:30:00.000Z"  # NOW, NOW + 30 minutes
+    assert got == {
+        "loop": ("open", "acknowledged",
+                 {"state": "acknowledged", "until": None, "note": "", "by": "alice", "at": at}),
+        "context_bloat": ("open", "muted",
+                          {"state": "muted", "until": until, "note": "", "by": "x" * fq.MAX_BY, "at": at}),
+        "deadlock": ("open", "open", None)}
+    searched = {f["kind"]: f["triage"] for f in fq.search(store, fq.FindingFilters(status="all"), now=NOW)}
+    assert searched == {k: v[2] for k, v in got.items()}
+    # Past the mute the finding is open again, its triage record still shown.
+    later = fq.with_triage(store, [bloat.to_dict()], now=NOW + 31 * MINUTE)[0]
+    assert (later["effective_status"], later["triage"]["state"]) == ("open", "muted")
+    assert fq.with_triage(store, []) == []
 
 
 def test_triage_refuses_bad_actions_and_filters_by_agent_and_severity(store) -> None:
@@ -87,6 +114,48 @@ def test_compare_aligns_by_name_and_order_and_reports_one_sided_steps() -> None:
     assert cmp.delta["errors"] == 1 and cmp.delta["tokens"] == 400
 
 
+def test_compare_highlights_a_duration_or_token_change_of_20_percent_and_no_less() -> None:
+    def run(agents: dict[str, tuple[int, int, bool]]) -> list[dict]:  # agent -> (ms, tokens, error)
+        return [_span(f"step-{name}", name, start=i * 1000, ms=ms, tokens=tokens, error=err)
+                for i, (name, (ms, tokens, err)) in enumerate(agents.items())]
+
+    a = run({"tok20": (100, 100, False), "tok19": (100, 100, False), "ms20": (100, 100, False),
+             "ms19": (100, 100, False), "tiny": (10, 100, False), "err": (100, 100, False),
+             "fresh": (100, 0, False)})
+    b = run({"tok20": (100, 120, False), "tok19": (100, 119, False), "ms20": (80, 100, False),
+             "ms19": (119, 100, False), "tiny": (14, 100, False), "err": (100, 100, True),
+             "fresh": (100, 1, False)})
+    cmp = run_compare.compare(a, b)
+    got = {p.name: (sorted(p.changes), p.changed) for p in cmp.agents}
+    assert got == {"tok20": (["tokens"], True), "tok19": ([], False), "ms20": (["duration_ms"], True),
+                   "ms19": ([], False), "tiny": ([], False), "err": (["errors"], True),
+                   "fresh": (["tokens"], True)}
+    # Run totals: 6100 ms on both sides; tokens 600 -> 640 (under 20%); errors 0 -> 1.
+    assert cmp.changes == {"errors"}
+
+    # The page marks exactly those cells.
+    html = templates.get_template("compare.html").render(
+        {"request": _request("/compare"), "a": "A", "b": "B", "cmp": cmp, "csrf": "t", "signed_in": False})
+    cells = r'<tr class="([^"]*)" data-agent="([^"]+)"|<td class="num big" data-stat="([a-z_]+)"'
+    big = re.findall(cells, html)
+    marked: dict[str, list[str]] = {}
+    row = "totals"
+    for classes, agent, stat in big:
+        if agent:
+            row = agent
+            marked[row] = ["changed"] if "changed" in classes.split() else []
+        else:
+            marked.setdefault(row, []).append(stat)
+    assert marked == {"totals": ["errors"], "tok20": ["changed", "tokens"], "tok19": [],
+                      "ms20": ["changed", "duration_ms"], "ms19": [], "tiny": [],
+                      "err": ["changed", "errors"], "fresh": ["changed", "tokens"]}
+
+
+def _request(path: str) -> Request:
+    return Request({"type": "http", "method": "GET", "path": path, "headers": [], "query_string": b"",
+                    "app": None, "router": None})
+
+
 def test_sparkline_scales_to_its_box() -> None:
     s = spark([0, 5, 10], width=100, height=20)
     assert s.line == "M0.0,18.5 L50.0,10.0 L100.0,1.5" and s.peak == 10
@@ -119,6 +188,24 @@ def test_wait_graph_layout_marks_cycle_stalled_and_lost() -> None:
     assert "cycle" in edges["1"].classes and edges["1"].colour == wait_graph.RED
     assert "stalled" in edges["3"].classes and edges["3"].colour == wait_graph.AMBER
     assert edges["3"].label == "1m 30s" and edges["1"].label == "2.0 s"
+
+
+def test_wait_graph_names_sit_outside_the_ring_away_from_the_arrows() -> None:
+    agents = ["top", "right", "bottom", "left"]  # four on a ring: 12, 3, 6 and 9 o'clock
+    graph = {"nodes": [{"id": f"agent:r:{a}", "type": "agent", "agent_id": a, "run_id": "r"} for a in agents],
+             "edges": [], "waits": [], "cycles": [{"nodes": [f"agent:r:{a}" for a in agents]}]}
+    nodes = {n.label: n for n in wait_graph.layout(graph).nodes}
+    r = wait_graph.NODE_R
+    cx, cy = nodes["top"].x, nodes["right"].y  # the ring's centre
+    assert (nodes["top"].anchor, nodes["top"].lx, nodes["top"].ly) == ("middle", cx, nodes["top"].y - r - 6)
+    assert (nodes["bottom"].anchor, nodes["bottom"].ly) == ("middle", nodes["bottom"].y + r + 14)
+    assert (nodes["right"].anchor, nodes["right"].lx) == ("start", nodes["right"].x + r + 6)
+    assert (nodes["left"].anchor, nodes["left"].lx) == ("end", nodes["left"].x - r - 6)
+    for n in nodes.values():  # every name further from the centre than its node
+        assert (n.lx - cx) ** 2 + (n.ly - cy) ** 2 > (n.x - cx) ** 2 + (n.y - cy) ** 2, n.label
+    lone = wait_graph.layout({"nodes": [{"id": "agent:q:solo", "type": "agent", "agent_id": "solo",
+                                         "run_id": "q"}], "edges": [], "waits": []}).nodes[0]
+    assert (lone.anchor, lone.lx, lone.ly) == ("middle", lone.x, lone.y + r + 14)
 
 
 def test_redirects_stay_on_this_site() -> None:

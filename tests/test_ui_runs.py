@@ -7,6 +7,8 @@ import time
 import pytest
 from scenarios import NS, Scenario, detect
 from swarmscope import _conventions as conv
+from swarmscope.detectors import persist
+from swarmscope.detectors.model import Finding
 from swarmscope.schema.queries import spans as span_queries
 from swarmscope.schema.queries.runs import BadFilter, RunFilters, list_runs, parse_attr, parse_cursor
 from swarmscope.schema.times import now_ms
@@ -54,6 +56,24 @@ def test_one_row_per_run_newest_activity_first_with_status(swarm) -> None:
     assert (running["open_span_count"], running["lost_span_count"]) == (1, 0)
     assert runs_by_key(result)["r-phantom"]["finding_kinds"] == ["phantom_completion"]
     assert result["next"] is None
+
+
+def test_a_finished_run_with_only_a_warning_finding_is_warn_not_ok(swarm) -> None:
+    now = now_ms()
+
+    def finding(kind: str, run_id: str) -> Finding:
+        return Finding(kind=kind, key=run_id, severity="warning", summary=kind, evidence={}, trace_id="",
+                       run_id=run_id, span_ids=[], agent_ids=[], first_seen_ms=now, last_seen_ms=now)
+
+    persist.write(swarm, [finding("loop", "r-ok"), finding("context_bloat", "r-ok"),
+                          finding("duplicate_execution", "r-failed")])
+    runs = list_runs(swarm, RunFilters())["runs"]
+    statuses = {r["run_key"]: (r["status"], r["finding_kinds"]) for r in runs}
+    assert statuses["r-ok"] == ("warn", ["context_bloat", "loop"])
+    assert statuses["r-failed"] == ("failed", ["duplicate_execution"])  # a failed root still says failed
+    assert statuses["r-running"] == ("running", [])
+    assert [r["run_key"] for r in list_runs(swarm, RunFilters(status="warn"))["runs"]] == ["r-ok"]
+    assert list_runs(swarm, RunFilters(status="ok"))["runs"] == []
 
 
 def test_keyset_pages_cover_every_run_once(swarm) -> None:

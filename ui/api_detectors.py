@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
-from swarmscope.detectors import views
+from swarmscope.detectors import triage, views
 from swarmscope.detectors.model import KINDS
 from swarmscope.schema.queries import tools
 from swarmscope.schema.times import ACCEPTED_FORMS, now_ms
@@ -40,6 +40,9 @@ def api_findings(
     status: Literal["open", "resolved"] | None = None,
     limit: int = Query(100, ge=1, le=1000),
 ) -> dict:
+    """Findings as the detectors state them (`status` open or resolved, the filter's sense), each with its
+    `triage` (acknowledged, or muted `until`, `by` whom, or null) and `effective_status` (what the
+    findings page and /api/findings/search call `status`: open, acknowledged, muted or resolved)."""
     items = views.list_findings(
         request.app.state.store,
         kind=kind,
@@ -50,7 +53,7 @@ def api_findings(
         status=status,
         limit=limit,
     )
-    return {"findings": items, "count": len(items)}
+    return {"findings": triage.with_triage(request.app.state.store, items), "count": len(items)}
 
 
 @router.get("/api/waits", tags=["detectors"])

@@ -2,9 +2,12 @@
 
 Browsers cannot send a bearer header on a link or a form, so with an API key set:
 - `GET /login` asks for the key once; `POST /login` checks it and sets an HttpOnly, SameSite=Strict
-  session cookie holding HMAC(key, SESSION_LABEL) (never the key itself). Page paths accept that cookie
-  instead of the bearer header; machine paths (/api/, /v1/, ...) still take the header only.
-- A page that is not signed in redirects to `/login?next=...`; `POST /logout` clears the cookie.
+  session cookie `ISSUED.HMAC(key, SESSION_LABEL + ISSUED)` (never the key itself; ISSUED in unix
+  seconds). Page paths accept that cookie instead of the bearer header for SESSION_MAX_AGE_S after it
+  was issued (the browser is told the same max age); machine paths (/api/, /v1/, ...) still take the
+  header only.
+- A page that is not signed in redirects to `/login?next=...`; the sign-out button on every page posts
+  to `POST /logout`, which clears the cookie.
 
 Every state-changing page form (login, finding triage) is checked by `check_form`:
 - the request must come from this origin: `Sec-Fetch-Site` (when sent) is same-origin or none, and
@@ -25,12 +28,30 @@ from fastapi.responses import Response
 
 SESSION_COOKIE = "swarmscope_session"
 CSRF_COOKIE = "swarmscope_csrf"
-SESSION_LABEL = b"swarmscope web ui session v1"
+SESSION_LABEL = b"swarmscope web ui session v2:"
+SESSION_MAX_AGE_S = 12 * 3600
+CLOCK_SKEW_S = 60  # a cookie "issued" this far in the future still counts (clocks of one host, restarts)
 MAX_FORM_BYTES = 16 * 1024
 
 
-def session_value(api_key: str) -> str:
-    return hmac.new(api_key.encode(), SESSION_LABEL, hashlib.sha256).hexdigest()
+def _mac(api_key: str, issued_s: int) -> str:
+    return hmac.new(api_key.encode(), SESSION_LABEL + str(issued_s).encode(), hashlib.sha256).hexdigest()
+
+
+def session_value(api_key: str, issued_s: int) -> str:
+    """The session cookie's value for a sign-in at `issued_s` (unix seconds)."""
+    return f"{issued_s}.{_mac(api_key, issued_s)}"
+
+
+def session_valid(api_key: str, value: str, now_s: float) -> bool:
+    """True for a cookie this server issued (same key) less than SESSION_MAX_AGE_S ago."""
+    issued, _, mac = value.partition(".")
+    if not issued.isdigit() or len(issued) > 12:
+        return False
+    issued_s = int(issued)
+    if not hmac.compare_digest(mac.encode(), _mac(api_key, issued_s).encode()):
+        return False
+    return issued_s - CLOCK_SKEW_S <= now_s < issued_s + SESSION_MAX_AGE_S
 
 
 def csrf_token(request: Request) -> str:

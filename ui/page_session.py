@@ -5,11 +5,13 @@ key is set."""
 from __future__ import annotations
 
 import hmac
+import time
+from collections.abc import Callable
 from http.cookies import SimpleCookie
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from .app import BearerAuth
-from .page_auth import SESSION_COOKIE, session_value
+from .page_auth import SESSION_COOKIE, safe_next, session_valid
 from .pages_render import is_machine_path
 
 OPEN_PAGE_PATHS = ("/login", "/favicon.ico")
@@ -29,9 +31,10 @@ def _cookies(scope) -> dict[str, str]:
 class PageAuth(BearerAuth):
     """BearerAuth, plus the session cookie on page paths (see the module doc)."""
 
-    def __init__(self, app, api_key: str) -> None:
+    def __init__(self, app, api_key: str, clock: Callable[[], float] = time.time) -> None:
         super().__init__(app, api_key)
-        self.session = session_value(api_key).encode()
+        self.api_key = api_key
+        self.clock = clock  # unix seconds; tests pass their own to expire a session without waiting
 
     async def __call__(self, scope, receive, send) -> None:
         path = scope.get("path", "")
@@ -39,10 +42,22 @@ class PageAuth(BearerAuth):
             await super().__call__(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"authorization", b"")
-        cookie = _cookies(scope).get(SESSION_COOKIE, "").encode()
+        cookie = _cookies(scope).get(SESSION_COOKIE, "")
         if (path in OPEN_PAGE_PATHS or path.startswith(OPEN_PAGE_PREFIXES)
-                or hmac.compare_digest(given, self.expected) or hmac.compare_digest(cookie, self.session)):
+                or hmac.compare_digest(given, self.expected)
+                or (cookie and session_valid(self.api_key, cookie, self.clock()))):
             await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        if scope["method"] in ("GET", "HEAD") and b"hx-request" in headers:
+            # An htmx refresh (the live page's, a panel) would follow a 303 and swap the login form into
+            # the page; HX-Redirect makes htmx load /login as a whole page, back to the page after.
+            current = urlsplit(headers.get(b"hx-current-url", b"/").decode("latin-1"))
+            page = safe_next(current.path + ("?" + current.query if current.query else ""))
+            location = "/login?next=" + quote(page, safe="")
+            await send({"type": "http.response.start", "status": 401,
+                        "headers": [(b"hx-redirect", location.encode()), (b"cache-control", b"no-store")]})
+            await send({"type": "http.response.body", "body": b""})
             return
         if scope["method"] in ("GET", "HEAD"):
             target = path + ("?" + scope["query_string"].decode("latin-1") if scope["query_string"] else "")

@@ -7,6 +7,7 @@ someone acknowledged or muted: it has left the open list.
 from __future__ import annotations
 
 import hmac
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,7 +17,7 @@ from pydantic import BaseModel, Field
 from swarmscope.detectors import triage as fq
 from swarmscope.detectors.model import KINDS, SEVERITIES
 
-from .page_auth import SESSION_COOKIE, check_form, csrf_token, safe_next, session_value, set_csrf_cookie
+from .page_auth import SESSION_COOKIE, SESSION_MAX_AGE_S, check_form, safe_next, session_value
 from .pages_render import render
 from .params import parse_time_ms
 
@@ -62,28 +63,29 @@ def findings_page(request: Request, limit: int = Query(100, ge=1, le=500)):
                                               "hints": FORMS}, status_code=400)
     items = fq.search(request.app.state.store, filters, limit=limit)
     query = {k: v for k, v in raw.items() if v}
-    token = csrf_token(request)
     context = {"findings": items, "raw": raw, "kinds": KINDS, "severities": SEVERITIES,
-               "statuses": fq.STATUSES, "csrf": token, "mute_choices": MUTE_CHOICES,
+               "statuses": fq.STATUSES, "mute_choices": MUTE_CHOICES,
                "self_url": "/findings" + ("?" + urlencode(query) if query else ""),
                "limit": limit, "default_since": DEFAULT_SINCE}
-    return set_csrf_cookie(render(request, "findings.html", context), token)
+    return render(request, "findings.html", context)
 
 
 @router.post("/findings/{finding_id}/triage", include_in_schema=False)
 async def triage_form(request: Request, finding_id: str):
     """Acknowledge / mute / reopen from the page: same-origin form post with its CSRF token."""
     form = await check_form(request)
-    _triage(request, finding_id, form.get("action", ""), form.get("minutes", "60"), form.get("note", ""))
+    _triage(request, finding_id, form.get("action", ""), form.get("minutes", "60"), form.get("note", ""),
+            form.get("by", "").strip() or "web page")
     return RedirectResponse(safe_next(form.get("next"), "/findings"), status_code=303)
 
 
-def _triage(request: Request, finding_id: str, action: str, minutes: str | int, note: str) -> dict[str, Any]:
+def _triage(request: Request, finding_id: str, action: str, minutes: str | int, note: str, by: str
+            ) -> dict[str, Any]:
     store = request.app.state.store
     if not fq.finding_known(store, finding_id):
         raise HTTPException(404, f"No finding {finding_id!r}.")
     try:
-        return fq.triage(store, finding_id, action, minutes=int(minutes), note=note)
+        return fq.triage(store, finding_id, action, minutes=int(minutes), note=note, by=by)
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from exc
 
@@ -112,21 +114,20 @@ class TriageBody(BaseModel):
     action: str = Field(description=", ".join(fq.TRIAGE_ACTIONS))
     minutes: int = Field(60, description="how long a mute lasts")
     note: str = Field("", max_length=500)
+    by: str = Field("", max_length=fq.MAX_BY, description="who triaged it (default: api)")
 
 
 @router.post("/api/findings/{finding_id}/triage", tags=["detectors"])
 def api_triage(request: Request, finding_id: str, body: TriageBody) -> dict:
-    return _triage(request, finding_id, body.action, body.minutes, body.note)
+    return _triage(request, finding_id, body.action, body.minutes, body.note, body.by.strip() or "api")
 
 
 # --- login for `serve --api-key` (see page_auth) ------------------------------------------------------
 
 @router.get("/login", include_in_schema=False)
 def login_page(request: Request, next: str | None = None):
-    token = csrf_token(request)
-    context = {"csrf": token, "next": safe_next(next), "needed": bool(request.app.state.api_key),
-               "failed": False}
-    return set_csrf_cookie(render(request, "login.html", context), token)
+    context = {"next": safe_next(next), "needed": bool(request.app.state.api_key), "failed": False}
+    return render(request, "login.html", context)
 
 
 @router.post("/login", include_in_schema=False)
@@ -139,7 +140,8 @@ async def login(request: Request):
         return render(request, "login.html", context, status_code=401)
     response = RedirectResponse(target, status_code=303)
     if key:
-        response.set_cookie(SESSION_COOKIE, session_value(key), httponly=True, samesite="strict", path="/")
+        response.set_cookie(SESSION_COOKIE, session_value(key, int(time.time())), max_age=SESSION_MAX_AGE_S,
+                            httponly=True, samesite="strict", path="/")
     return response
 
 

@@ -19,6 +19,8 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .page_auth import CSRF_COOKIE, csrf_token, set_csrf_cookie
+
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))  # autoescape on for .html
 
@@ -58,7 +60,14 @@ class SecurityHeaders:
 
 
 def render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, context, status_code=status_code)
+    """The template with `csrf` (the form token every page's forms post, the sign-out button's too) and
+    `signed_in` (pages are behind `serve --api-key`) in its context; sets the token's cookie when the
+    browser has none yet."""
+    token = context.get("csrf") or csrf_token(request)
+    signed_in = bool(getattr(request.app.state, "api_key", None)) and request.url.path != "/login"
+    response = templates.TemplateResponse(request, name, {**context, "csrf": token, "signed_in": signed_in},
+                                          status_code=status_code)
+    return response if request.cookies.get(CSRF_COOKIE) == token else set_csrf_cookie(response, token)
 
 
 def error_page(request: Request, status: int, title: str, detail: str, hints: list[str] | None = None):

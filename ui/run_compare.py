@@ -78,13 +78,30 @@ class Pair:
         return "both" if self.a and self.b else ("a" if self.a else "b")
 
     @property
-    def changed(self) -> bool:
-        """One side only, a count that differs, or a duration off by 20% (and 5 ms) or more."""
+    def changes(self) -> set[str]:
+        """The stats that moved enough to point at (see `moved`); highlighted cell by cell."""
         if self.side != "both":
-            return True
-        counts = any(v for k, v in self.delta.items() if k != "duration_ms")
-        slower = abs(self.delta["duration_ms"]) >= max(0.2 * self.a["duration_ms"], 5)
-        return counts or slower
+            return set()
+        return {k for k, d in self.delta.items() if moved(k, self.a[k], d)}
+
+    @property
+    def changed(self) -> bool:
+        """One side only, or a stat that moved: the row is highlighted."""
+        return self.side != "both" or bool(self.changes)
+
+
+RELATIVE = ("duration_ms", "tokens")  # noisy from run to run: only a change of 20% or more counts
+MIN_MS = 5.0  # and for durations at least this much, so a 2 ms step taking 3 ms is not news
+
+
+def moved(stat: str, before: float, delta: float) -> bool:
+    """A count (errors, calls, spans) moved when it differs at all; a duration or token total when the
+    change is at least 20% of A (5 x delta >= A: exact for the integers and round ms it is fed)."""
+    if stat not in RELATIVE:
+        return delta != 0
+    if stat == "duration_ms" and abs(delta) < MIN_MS:
+        return False
+    return delta != 0 and abs(delta) * 5 >= before
 
 
 def align(names_a: list[str], names_b: list[str]) -> list[tuple[str | None, str | None]]:
@@ -118,6 +135,7 @@ class Comparison:
     a: dict[str, float]
     b: dict[str, float]
     delta: dict[str, float]
+    changes: set[str]  # run totals that moved (see `moved`)
     agents: list[Pair]
     tools: list[Pair]
     spans_matched: int
@@ -138,5 +156,6 @@ def compare(spans_a: Spans, spans_b: Spans) -> Comparison:
             only_a[x] = only_a.get(x, 0) + 1
         elif y and not x:
             only_b[y] = only_b.get(y, 0) + 1
-    return Comparison(ta, tb, {k: tb[k] - ta[k] for k in ta}, agents, tools,
+    delta = {k: tb[k] - ta[k] for k in ta}
+    return Comparison(ta, tb, delta, {k for k, d in delta.items() if moved(k, ta[k], d)}, agents, tools,
                       sum(1 for x, y in names if x and y), sorted(only_a.items()), sorted(only_b.items()))

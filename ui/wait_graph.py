@@ -32,6 +32,10 @@ class Node:
     colour: str = BLUE
     title: str = ""
     run: str = ""
+    # where the name goes: outside the ring, away from the arrows that come in across it
+    lx: float = 0.0
+    ly: float = 0.0
+    anchor: str = "middle"
 
 
 @dataclass
@@ -146,18 +150,30 @@ def _place(nodes: dict[str, Node], ring_order: dict[str, int]) -> tuple[list[dic
     groups, x, y, row_h, width = [], 0.0, 0.0, 0.0, 0.0
     for run, members in by_run.items():
         radius = 0.0 if len(members) == 1 else max(110.0, len(members) * 95 / (2 * math.pi))
-        cell = 2 * radius + 150  # room for labels
+        cell = 2 * radius + (220 if radius else 150)  # room for the names beside the ring
         if x and x + cell > MAX_WIDTH:
             x, y, row_h = 0.0, y + row_h, 0.0
         cx, cy = x + cell / 2, y + 30 + radius + NODE_R
         for i, node in enumerate(members):
             angle = -math.pi / 2 + 2 * math.pi * i / len(members)
             node.x, node.y = round(cx + radius * math.cos(angle), 1), round(cy + radius * math.sin(angle), 1)
+            _place_label(node, math.cos(angle), math.sin(angle) if radius else 1.0)
         groups.append({"run": run, "x": x + 6, "y": y + 14, "w": cell - 12, "label": run or "no run"})
         x += cell
         row_h = max(row_h, 2 * radius + 2 * NODE_R + 60)
         width = max(width, x)
     return groups, int(max(width, 200)), int(y + row_h) if by_run else 60
+
+
+def _place_label(node: Node, cos: float, sin: float) -> None:
+    """The node's name just outside its ring (a lone node: below it). Waits cross the ring inside, so a
+    name drawn on the inner side sat on the arrowheads coming in."""
+    if abs(cos) < 0.35:  # top or bottom of the ring: centred above or below
+        node.anchor = "middle"
+        node.lx, node.ly = node.x, round(node.y + (NODE_R + 14 if sin > 0 else -(NODE_R + 6)), 1)
+    else:  # a side: beside the circle, reading away from it
+        node.anchor = "start" if cos > 0 else "end"
+        node.lx, node.ly = round(node.x + (NODE_R + 6) * (1 if cos > 0 else -1), 1), round(node.y + 4, 1)
 
 
 def _curve(a: Node, b: Node) -> tuple[str, float, float]:

@@ -19,7 +19,7 @@ from swarmscope.schema.times import iso, now_ms
 
 from .traces import OPEN_SPANS
 
-STATUSES = ("running", "stalled", "deadlocked", "lost", "phantom", "partial", "failed", "ok")
+STATUSES = ("running", "stalled", "deadlocked", "lost", "phantom", "partial", "failed", "warn", "ok")
 # Open finding kind -> run status, most urgent first; then open spans (running), a failed root, ok.
 _FINDING_STATUS = (("deadlock", "deadlocked"), ("lost_heartbeat", "lost"), ("stalled_wait", "stalled"))
 _CLOSED_FINDING_STATUS = (("phantom_completion", "phantom"), ("partial_failure", "partial"))
@@ -266,7 +266,11 @@ def run_status(run: dict[str, Any]) -> str:
         if kind in kinds:
             return status
     # A failed call the agents went on past is their normal work: failed means a root span failed.
-    return "failed" if run["failed_roots"] else "ok"
+    if run["failed_roots"]:
+        return "failed"
+    # Finished, nothing failed, but a detector still has something open (a loop, a duplicate, context
+    # bloat, a retry storm, drift): not "ok" next to a red findings badge.
+    return "warn" if kinds else "ok"
 
 
 SPAN_TOTALS = fill("""SELECT TraceId, sum(InputTokens + OutputTokens) AS tokens,
