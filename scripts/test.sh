@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The test command, on a fresh machine too: a virtualenv with swarmscope[test], a Chromium for the
-# browser tests (the system's, else Playwright's download, else the distribution's package when root),
-# then pytest. Arguments go to pytest (default: the whole suite). CI runs this same script.
+# The test command, on a fresh machine too: a virtualenv with swarmscope[test], one with
+# swarmscope[crewai] for CrewAI's app, a Chromium for the browser tests (the system's, else Playwright's
+# download, else the distribution's package when root), then pytest.
+# Arguments go to pytest (default: the whole suite). CI runs this same script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,17 @@ fi
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
 pip install -q -e ".[test]"
+
+# CrewAI pins older openai/pydantic/mcp than the other frameworks, so its app runs from a venv of its
+# own (.venv-crewai); serve and the tests stay in .venv. SWARMSCOPE_CREWAI_PYTHON set beforehand wins.
+if [ -z "${SWARMSCOPE_CREWAI_PYTHON:-}" ]; then
+  if [ ! -x .venv-crewai/bin/python ]; then
+    python3 -m venv .venv-crewai
+  fi
+  .venv-crewai/bin/python -m pip install -q --upgrade pip
+  .venv-crewai/bin/pip install -q -e ".[crewai]"
+  export SWARMSCOPE_CREWAI_PYTHON="$PWD/.venv-crewai/bin/python"
+fi
 
 find_chromium() {
   if [ -n "${SWARMSCOPE_CHROMIUM:-}" ] && [ -x "$SWARMSCOPE_CHROMIUM" ]; then echo "$SWARMSCOPE_CHROMIUM"; return; fi
