@@ -289,7 +289,7 @@ PARTIAL_DETAILS_SQL = fill("""
 SELECT TraceId, groupUniqArrayIf(RunId, RunId != '') AS run_set,
     groupArrayIf((cityHash64(SpanId), SpanId, SpanName, AgentId),
                  cityHash64(SpanId) IN {hashes}) AS named,
-    groupArrayIf((cityHash64(SpanId), cityHash64(ParentSpanId, ToolName, InputHash), Attempt, {failed}),
+    groupArrayIf((cityHash64(SpanId), cityHash64(AgentId, ToolName, InputHash), Attempt, {failed}),
                  ToolName != '' AND InputHash != '' AND Attempt > 0) AS attempts
 FROM {resolved}
 GROUP BY TraceId
@@ -309,8 +309,9 @@ GROUP BY TraceId, SpanId
 
 
 def _recovered(attempts: list[tuple[int, int, int, int]]) -> set[int]:
-    """Hashes of the failed tool calls that a later successful attempt of the same call (same parent,
-    tool and arguments) recovered."""
+    """Hashes of the failed tool calls that a later successful attempt of the same call recovered. The
+    same call is the same agent, tool and arguments, as schema/resolve.py numbers attempts: in an
+    agent loop each call has a turn span of its own as parent."""
     best: dict[int, int] = {}  # call key -> highest successful attempt
     for _, key, attempt, failed in attempts:
         if not failed:

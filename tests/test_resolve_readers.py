@@ -62,6 +62,15 @@ def test_a_framework_retry_that_recovered_is_no_partial_failure(store) -> None:
          tool_call(bad, bad_agent, "pay", '{"amount": 6}', t0 + 2 * S),
          agent_span(good, good_agent, "payer", t0),
          agent_span(bad, bad_agent, "refunder", t0))
+    # An agent loop (OpenAI Agents, LangGraph) makes each tool call in a turn of its own: the retry has
+    # another parent than the failed call, and is still the same agent's retry.
+    turns, turns_agent, turn_1, turn_2 = os.urandom(16), os.urandom(8), os.urandom(8), os.urandom(8)
+    send(store,
+         tool_call(turns, turn_1, "pay", '{"amount": 5}', t0 + S, status=ERROR),
+         tool_call(turns, turn_2, "pay", '{"amount": 5}', t0 + 2 * S),
+         span(turns, turn_1, turns_agent, "turn", {}, t0 + S // 2),
+         span(turns, turn_2, turns_agent, "turn", {}, t0 + 2 * S - S // 2),
+         agent_span(turns, turns_agent, "teller", t0))
     assert store.scalar("SELECT countIf(Attempt > 0) FROM spans") == 0
     resolve_all(store)
     found = sweep(store, "partial_failure")
